@@ -1,0 +1,5 @@
+import sys
+
+from vto.cli.main import main
+
+sys.exit(main())
