@@ -1,0 +1,194 @@
+"""All configuration of `vto serve` / `vto worker`, in one pydantic-settings class.
+
+Every field is read from ``VTO_<FIELD>`` (e.g. ``VTO_PORT``, ``VTO_API_KEYS``); the CLI flags
+override the environment. The seed deployment's variables keep working as aliases:
+``CHECKPOINT_PATH``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``S3_Bucket``,
+``AWS_REGION`` and ``AWS_ENDPOINT_URL`` (setting ``S3_Bucket`` alone switches storage to S3).
+
+Lists (``api_keys``, ``cors_origins``, ``preload_models``) accept a comma-separated string or
+a JSON list. Relative paths are resolved once, at validation, so nothing later depends on the
+working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from vto.core.types import Framing, ModelType
+from vto.errors import InvalidInput
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _alias(field: str, *legacy: str) -> AliasChoices:
+    return AliasChoices(field, f"VTO_{field.upper()}", *legacy)
+
+
+class Settings(BaseSettings):
+    """Service configuration; validated at startup and passed in (never a global)."""
+
+    model_config = SettingsConfigDict(env_prefix="VTO_", extra="ignore", populate_by_name=True,
+                                      case_sensitive=False)
+
+    # --- network
+    host: str = "127.0.0.1"
+    port: int = Field(8384, ge=1, le=65535)
+    cors_origins: CommaList = Field(default_factory=list)
+    api_keys: CommaList = Field(default_factory=list, repr=False)
+
+    # --- models
+    checkpoints: str | None = Field(None, validation_alias=_alias("checkpoints", "CHECKPOINT_PATH"))
+    device: str = "auto"
+    dtype: str | None = None
+    preload_models: CommaList = Field(default_factory=lambda: ["hd", "dc"])
+    width: int = Field(768, ge=8, le=4096)
+    height: int = Field(1024, ge=8, le=4096)
+    framing: Framing = Framing.KEEP
+    default_steps: int = Field(20, ge=1, le=100)
+    max_steps: int = Field(100, ge=1, le=1000)
+    default_guidance: float = 2.0
+    max_samples: int = Field(4, ge=1, le=16)
+
+    # --- data
+    data_dir: Path = Path("vto-data")
+    catalog: Path | None = None
+    presets: Path | None = None
+    database_url: str | None = None
+
+    # --- storage
+    storage: Literal["local", "s3"] | None = None
+    s3_bucket: str | None = Field(None, validation_alias=_alias("s3_bucket", "S3_Bucket", "S3_BUCKET"))
+    s3_region: str | None = Field(None, validation_alias=_alias("s3_region", "AWS_REGION",
+                                                                 "AWS_DEFAULT_REGION"))
+    s3_endpoint_url: str | None = Field(None, validation_alias=_alias("s3_endpoint_url",
+                                                                       "AWS_ENDPOINT_URL"))
+    s3_access_key: str | None = Field(None, repr=False, validation_alias=_alias(
+        "s3_access_key", "AWS_ACCESS_KEY_ID"))
+    s3_secret_key: str | None = Field(None, repr=False, validation_alias=_alias(
+        "s3_secret_key", "AWS_SECRET_ACCESS_KEY"))
+    s3_prefix: str = ""
+    url_expiry_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    # --- jobs and queue
+    queue: Literal["embedded", "celery"] = "embedded"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "vto"
+    queue_max: int = Field(32, ge=1)
+    max_attempts: int = Field(3, ge=1, le=20)
+    lease_s: float = Field(60.0, gt=0)
+    poll_s: float = Field(0.5, gt=0)
+    result_retention_s: int = Field(24 * 3600, ge=60)
+    janitor_interval_s: float = Field(300.0, gt=0)
+    sync_timeout_s: float = Field(300.0, gt=0)
+    prefer_wait_max_s: float = Field(60.0, ge=0)
+    expected_job_s: float = Field(20.0, gt=0)  # Retry-After estimate before any job finished
+
+    # --- uploads
+    max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_pixels: int = Field(40_000_000, ge=64)
+
+    # --- webhooks
+    webhook_secret: str | None = Field(None, repr=False)
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_attempts: int = Field(5, ge=1, le=20)
+    webhook_backoff_s: float = Field(1.0, ge=0)
+
+    @field_validator("api_keys", "cors_origins", "preload_models", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("preload_models")
+    @classmethod
+    def _check_models(cls, value: list[str]) -> list[str]:
+        return [ModelType(v.strip().lower()).value for v in value]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("CORS origins must be listed explicitly ('*' is not allowed)")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _strong_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if len(key) < 8 or key.lower() in {"changeme", "changethis", "secret", "password"}:
+                raise ValueError("API keys must be at least 8 characters and not a placeholder")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("whsec_"):
+            raise ValueError("webhook secret must look like 'whsec_<base64>'")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.catalog is not None:
+            self.catalog = self.catalog.expanduser().resolve()
+        if self.presets is not None:
+            self.presets = self.presets.expanduser().resolve()
+        if self.storage is None:
+            self.storage = "s3" if self.s3_bucket else "local"
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("storage 's3' needs a bucket (VTO_S3_BUCKET or S3_Bucket)")
+        return self
+
+    # --- derived paths and values -----------------------------------------------------------
+    @property
+    def catalog_dir(self) -> Path:
+        return self.catalog or self.data_dir / "catalog"
+
+    @property
+    def presets_dir(self) -> Path:
+        return self.presets or self.data_dir / "presets"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    @property
+    def celery_visibility_timeout_s(self) -> int:
+        """Redis redelivers an unacked task after this; it must outlast the longest job (3x)."""
+        return int(max(900.0, 3 * self.sync_timeout_s))
+
+    def retry_after_s(self, queued: int, average_job_s: float | None) -> int:
+        """Seconds a client should wait before retrying when the queue is full."""
+        per_job = average_job_s or self.expected_job_s
+        return max(1, math.ceil(queued * per_job))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Environment + overrides (CLI flags whose value is not None); user errors as InvalidInput."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        raise InvalidInput(f"invalid setting {where}: {first.get('msg')}") from None
