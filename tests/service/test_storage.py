@@ -197,7 +197,13 @@ def test_s3_unreachable_endpoint_is_unavailable():
         port = s.getsockname()[1]
     store = S3Storage("b", endpoint_url=f"http://127.0.0.1:{port}", access_key="x",
                       secret_key="y")
-    store._client.meta.config.retries = {"max_attempts": 0}
+    import boto3
+    from botocore.config import Config
+
+    store._client = boto3.client(  # no retries, so the test stays fast
+        "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+        aws_access_key_id="x", aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1))
     with pytest.raises(Unavailable, match="cannot reach S3"):
         store.get("results/j/0.png")
 

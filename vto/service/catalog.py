@@ -1,0 +1,335 @@
+"""The garment catalog: a directory of garment photos, each optionally with a JSON sidecar.
+
+Layout::
+
+    catalog/
+      blue-shirt.jpg           garment image (jpg, jpeg, png or webp)
+      blue-shirt.json          optional: {"name": "Blue shirt", "category": "upper_body",
+                                          "model_types": ["hd", "dc"]}
+      .thumbs/                 thumbnail cache, written by the service
+
+A garment's ``id`` is its file stem made safe (``^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$``); ids from
+requests are matched against that pattern and looked up in the index, never joined into paths.
+``int_id`` is the seed server's ``clothe_id``: the 1-based position in the list sorted by file
+name (the seed enumerates its sorted glob from 1), so it shifts when garments are added/removed.
+
+The category comes from, in order: the sidecar (or the form field on upload), the file name
+(the seed's keywords, e.g. ``shirt`` → upper_body, ``jeans`` → lower_body, ``dress`` → dress),
+a zero-shot prediction by ``classify`` (CLIP, provided by the engine; its scores are kept and
+shown), else ``upper_body`` with source ``default``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vto.core.types import Category, ModelType, parse_category
+from vto.errors import ImageTooLarge, InputNotFound, InvalidImage, InvalidInput
+
+log = logging.getLogger(__name__)
+
+Classifier = Callable[[Image.Image], Mapping[Category, float]]
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+THUMB_DIR = ".thumbs"
+MAX_PIXELS = 40_000_000
+MAX_SIDE = 8192
+
+# The seed's file-name keywords (English and Spanish), extended. Checked dress → lower → upper,
+# like the seed, so "shirt-dress" is a dress. A word matches when it equals a keyword or ends
+# with one ("sweatshirt", "raincoat", "minidress"), ignoring a plural s/es.
+_KEYWORDS: list[tuple[Category, tuple[str, ...]]] = [
+    (Category.DRESS, ("dress", "gown", "vestido", "jumpsuit", "overall", "mono")),
+    (Category.LOWER_BODY, ("pants", "pant", "jean", "trouser", "skirt", "short", "legging",
+                           "pantalon", "falda")),
+    (Category.UPPER_BODY, ("shirt", "tshirt", "top", "blouse", "sweater", "hoodie", "jacket",
+                           "coat", "tee", "camisa", "blusa", "chaqueta")),
+]
+
+
+def category_from_filename(filename: str) -> Category | None:
+    """The category the seed would infer from a file name, or None when no keyword matches."""
+    words = re.findall(r"[a-z]+", Path(filename).stem.lower())
+    for category, keywords in _KEYWORDS:
+        for word in words:
+            for form in {word, word[:-1] if word.endswith("s") else word,
+                         word[:-2] if word.endswith("es") else word}:
+                if any(form == k or (form.endswith(k) and len(k) >= 4) for k in keywords):
+                    return category
+    return None
+
+
+def model_types_for(category: Category) -> list[str]:
+    """hd was trained on tops only; dc covers every category."""
+    if category is Category.UPPER_BODY:
+        return [ModelType.HD.value, ModelType.DC.value]
+    return [ModelType.DC.value]
+
+
+def make_id(stem: str) -> str:
+    """A safe id from a file stem: runs of other characters become '-', at most 64 long."""
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).lstrip("-_")[:64].rstrip("-")
+    return safe or "garment"
+
+
+@dataclass(frozen=True)
+class Garment:
+    id: str
+    int_id: int
+    name: str
+    category: Category
+    category_source: str  # "sidecar" | "form" | "filename" | "predicted" | "default"
+    category_scores: dict[str, float] | None
+    model_types: list[str]
+    filename: str
+    path: Path = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready public fields (no filesystem path)."""
+        return {"id": self.id, "int_id": self.int_id, "name": self.name,
+                "category": self.category.value, "category_source": self.category_source,
+                "category_scores": self.category_scores, "model_types": list(self.model_types),
+                "filename": self.filename}
+
+    def to_seed_dict(self) -> dict[str, Any]:
+        """The seed's ``GET /clothes`` entry (``path`` is the file name, not a server path)."""
+        return {"id": self.int_id, "name": self.filename, "path": self.filename,
+                "category": self.category.index, "category_name": self.category.prompt_word,
+                "model_type": self.model_types[0]}
+
+
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str]:
+    """Decode JPEG/PNG/WEBP bytes into an upright RGB image; returns (image, source format).
+
+    Size is checked before pixels are decoded (decompression bombs); transparent pixels become
+    white, the usual background of catalog garment photos.
+    """
+    try:
+        probe = Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP"])
+        width, height = probe.size
+        if width * height > max_pixels or max(width, height) > MAX_SIDE:
+            raise ImageTooLarge(f"image is {width}x{height}; the limit is {max_pixels} pixels "
+                                f"and {MAX_SIDE} per side")
+        source_format = probe.format or "PNG"
+        probe.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as exc:
+        raise InvalidImage(f"not a JPEG, PNG or WEBP image ({exc})") from None
+    if getattr(probe, "n_frames", 1) > 1:
+        raise InvalidImage("animated images are not accepted")
+    image = ImageOps.exif_transpose(probe)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        image = flat
+    return image.convert("RGB"), source_format
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Catalog:
+    """An index over a garment directory. Thread-safe; :meth:`reload` re-reads the directory.
+
+    ``classify`` predictions are cached per (file, mtime, size), so a reload only classifies
+    new or changed images.
+    """
+
+    def __init__(self, root: Path | str, classify: Classifier | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.classify = classify
+        self._lock = threading.RLock()
+        self._by_id: dict[str, Garment] = {}
+        self._ordered: list[Garment] = []
+        self._predictions: dict[tuple[str, int, int], dict[str, float]] = {}
+        self.reload()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Rebuild the index from the directory."""
+        files = sorted(p for p in self.root.iterdir()
+                       if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                       and not p.name.startswith("."))
+        ordered: list[Garment] = []
+        by_id: dict[str, Garment] = {}
+        for int_id, path in enumerate(files, start=1):
+            garment_id = make_id(path.stem)
+            n = 2
+            while garment_id in by_id:  # "a b.jpg" and "a-b.png" both want "a-b"
+                garment_id = f"{make_id(path.stem)[:60]}-{n}"
+                n += 1
+            garment = self._describe(path, garment_id, int_id)
+            ordered.append(garment)
+            by_id[garment_id] = garment
+        with self._lock:
+            self._ordered, self._by_id = ordered, by_id
+        log.info("catalog %s: %d garments", self.root, len(ordered))
+
+    def list(self) -> list[Garment]:
+        with self._lock:
+            return list(self._ordered)
+
+    def get(self, id: str) -> Garment:
+        if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
+            raise InputNotFound(f"no garment {id!r} in the catalog")
+        with self._lock:
+            garment = self._by_id.get(id)
+        if garment is None:
+            raise InputNotFound(f"no garment {id!r} in the catalog")
+        return garment
+
+    def get_by_int(self, n: int) -> Garment:
+        """The garment the seed's ``clothe_id`` names (1-based position in :meth:`list`)."""
+        with self._lock:
+            ordered = self._ordered
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(ordered):
+            available = f"1..{len(ordered)}" if ordered else "none"
+            raise InputNotFound(f"no garment with clothe_id {n!r} (available: {available})")
+        return ordered[n - 1]
+
+    def image(self, id: str) -> Image.Image:
+        garment = self.get(id)
+        try:
+            return decode_image(garment.path.read_bytes())[0]
+        except FileNotFoundError:
+            raise InputNotFound(f"garment {id!r} was removed from the catalog") from None
+
+    def thumbnail(self, id: str, size: int = 256) -> bytes:
+        """A JPEG that fits in ``size``×``size``, cached in ``.thumbs`` until the image changes."""
+        if not 16 <= int(size) <= 1024:
+            raise InvalidInput(f"thumbnail size must be 16..1024, got {size}")
+        garment = self.get(id)
+        thumbs = self.root / THUMB_DIR
+        cached = thumbs / f"{garment.id}-{int(size)}.jpg"
+        try:
+            if cached.stat().st_mtime_ns >= garment.path.stat().st_mtime_ns:
+                return cached.read_bytes()
+        except FileNotFoundError:
+            pass
+        image = self.image(id)
+        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        thumbs.mkdir(exist_ok=True)
+        _write_atomic(cached, buffer.getvalue())
+        return buffer.getvalue()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def add(self, data: bytes, filename: str, name: str | None = None,
+            category: Category | str | None = None) -> Garment:
+        """Decode, re-encode and store an uploaded garment; returns it with its new id.
+
+        The upload bytes are never stored as such (metadata and anything hidden is dropped).
+        An id already taken gets a numeric suffix.
+        """
+        image, source_format = decode_image(data)
+        chosen = parse_category(category) if category else None
+        suffix, options = {"JPEG": (".jpg", {"quality": 95}),
+                           "WEBP": (".webp", {"quality": 95})}.get(source_format, (".png", {}))
+        buffer = io.BytesIO()
+        image.save(buffer, {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[suffix], **options)
+        base = make_id(Path(filename or "garment").stem)
+        with self._lock:
+            garment_id, n = base, 2
+            while garment_id in self._by_id or self._taken(garment_id):
+                garment_id, n = f"{base[:60]}-{n}", n + 1
+            sidecar: dict[str, Any] = {"name": name or Path(filename or garment_id).stem}
+            if chosen is not None:
+                sidecar["category"] = chosen.value
+                sidecar["category_source"] = "form"
+            # Sidecar first: the image appearing is what makes the garment visible.
+            _write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
+            _write_atomic(self.root / f"{garment_id}{suffix}", buffer.getvalue())
+            self.reload()
+            return self._by_id[garment_id]
+
+    def delete(self, id: str) -> None:
+        garment = self.get(id)
+        with self._lock:
+            garment.path.unlink(missing_ok=True)
+            garment.path.with_suffix(".json").unlink(missing_ok=True)
+            for thumb in (self.root / THUMB_DIR).glob(f"{garment.id}-*.jpg"):
+                thumb.unlink(missing_ok=True)
+            self.reload()
+
+    def _taken(self, stem: str) -> bool:
+        return any((self.root / f"{stem}{s}").exists() for s in (*IMAGE_SUFFIXES, ".json"))
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def _describe(self, path: Path, garment_id: str, int_id: int) -> Garment:
+        meta = self._read_sidecar(path.with_suffix(".json"))
+        category, source, scores = None, "default", None
+        if meta.get("category"):
+            try:
+                category = parse_category(str(meta["category"]))
+                source = "form" if meta.get("category_source") == "form" else "sidecar"
+            except InvalidInput:
+                log.warning("%s: ignoring unknown category %r", path.name, meta["category"])
+        if category is None and (category := category_from_filename(path.name)) is not None:
+            source = "filename"
+        if category is None and self.classify is not None:
+            scores = self._predict(path)
+            if scores:
+                category, source = Category(max(scores, key=scores.__getitem__)), "predicted"
+        if category is None:
+            category = Category.UPPER_BODY
+        model_types = meta.get("model_types")
+        if not (isinstance(model_types, list) and model_types
+                and all(m in {"hd", "dc"} for m in model_types)):
+            model_types = model_types_for(category)
+        elif category is not Category.UPPER_BODY:
+            model_types = [m for m in model_types if m == "dc"] or ["dc"]  # hd is tops only
+        name = meta.get("name") if isinstance(meta.get("name"), str) else None
+        return Garment(id=garment_id, int_id=int_id, name=name or path.stem, category=category,
+                       category_source=source, category_scores=scores, model_types=model_types,
+                       filename=path.name, path=path)
+
+    @staticmethod
+    def _read_sidecar(path: Path) -> dict[str, Any]:
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable sidecar %s: %s", path, exc)
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def _predict(self, path: Path) -> dict[str, float] | None:
+        stat = path.stat()
+        key = (path.name, stat.st_mtime_ns, stat.st_size)
+        if key not in self._predictions:
+            try:
+                raw = self.classify(decode_image(path.read_bytes())[0])  # type: ignore[misc]
+                self._predictions[key] = {parse_category(c).value: round(float(p), 4)
+                                          for c, p in raw.items()}
+            except Exception as exc:  # a broken classifier must not take the catalog down
+                log.warning("cannot classify %s: %s", path.name, exc)
+                return None
+        return dict(self._predictions[key])
