@@ -1,0 +1,180 @@
+"""The published OOTDiffusion checkpoint layout: where every file lives, checks, and download.
+
+A checkpoint directory is levihsu/OOTDiffusion's ``checkpoints/`` tree plus OpenAI's CLIP::
+
+    DIR/clip-vit-large-patch14/   config.json, preprocessor_config.json, model.safetensors
+    DIR/ootd/                     model_index.json, scheduler/, text_encoder/, tokenizer/, vae/,
+                                  ootd_{hd,dc}/checkpoint-36000/unet_{garm,vton}/
+    DIR/humanparsing/             parsing_atr.onnx, parsing_lip.onnx
+    DIR/openpose/ckpts/           body_pose_model.pth
+
+This module knows paths and files only; loading the models is the pipeline's business.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from vto.core.types import ModelType
+from vto.errors import CheckpointError, DownloadError
+
+log = logging.getLogger(__name__)
+
+OOTD_REPO = "levihsu/OOTDiffusion"
+CLIP_REPO = "openai/clip-vit-large-patch14"
+UNET_STEP = "checkpoint-36000"
+ENV_VAR = "VTO_CHECKPOINTS"
+
+# Files every model type needs, relative to DIR. The CLIP weights may be either format.
+_SHARED_FILES = [
+    "ootd/model_index.json",
+    "ootd/scheduler/scheduler_config.json",
+    "ootd/text_encoder/config.json",
+    "ootd/text_encoder/pytorch_model.bin",
+    "ootd/tokenizer/merges.txt",
+    "ootd/tokenizer/vocab.json",
+    "ootd/tokenizer/tokenizer_config.json",
+    "ootd/tokenizer/special_tokens_map.json",
+    "ootd/vae/config.json",
+    "ootd/vae/diffusion_pytorch_model.bin",
+    "clip-vit-large-patch14/config.json",
+    "clip-vit-large-patch14/preprocessor_config.json",
+]
+_CLIP_WEIGHTS = ["clip-vit-large-patch14/model.safetensors", "clip-vit-large-patch14/pytorch_model.bin"]
+_PREPROCESS_FILES = [
+    "humanparsing/parsing_atr.onnx",
+    "humanparsing/parsing_lip.onnx",
+    "openpose/ckpts/body_pose_model.pth",
+]
+
+
+def unet_files(model_type: ModelType) -> list[str]:
+    base = f"ootd/ootd_{model_type.value}/{UNET_STEP}"
+    return [f"{base}/{part}/{name}" for part in ("unet_garm", "unet_vton")
+            for name in ("config.json", "diffusion_pytorch_model.safetensors")]
+
+
+@dataclass(frozen=True)
+class CheckpointDir:
+    """A checkpoint directory in the published layout."""
+
+    root: Path
+
+    @property
+    def ootd(self) -> Path:
+        return self.root / "ootd"
+
+    @property
+    def clip(self) -> Path:
+        return self.root / "clip-vit-large-patch14"
+
+    @property
+    def humanparsing(self) -> Path:
+        return self.root / "humanparsing"
+
+    @property
+    def body_pose_model(self) -> Path:
+        return self.root / "openpose" / "ckpts" / "body_pose_model.pth"
+
+    def unet(self, model_type: ModelType, part: str) -> Path:
+        """``part`` is 'unet_garm' (outfitting UNet) or 'unet_vton' (try-on UNet)."""
+        return self.ootd / f"ootd_{model_type.value}" / UNET_STEP / part
+
+    def required_files(self, model_types: Iterable[ModelType], preprocessing: bool = True) -> list[str]:
+        files = list(_SHARED_FILES)
+        for model_type in model_types:
+            files += unet_files(model_type)
+        if preprocessing:
+            files += _PREPROCESS_FILES
+        return files
+
+    def missing(self, model_types: Iterable[ModelType], preprocessing: bool = True) -> list[str]:
+        missing = [f for f in self.required_files(model_types, preprocessing)
+                   if not (self.root / f).is_file()]
+        if not any((self.root / f).is_file() for f in _CLIP_WEIGHTS):
+            missing.append(_CLIP_WEIGHTS[0])
+        return missing
+
+    def verify(self, model_types: Iterable[ModelType], preprocessing: bool = True) -> None:
+        """Raise CheckpointError naming every missing file and the command that fetches them."""
+        model_types = list(model_types)
+        if not self.root.is_dir():
+            raise CheckpointError(
+                f"checkpoint directory {self.root} does not exist; get the weights with "
+                f"'vto download --dir {self.root}'")
+        missing = self.missing(model_types, preprocessing)
+        if missing:
+            shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+            which = "all" if len(model_types) != 1 else model_types[0].value
+            raise CheckpointError(
+                f"checkpoint directory {self.root} is missing {len(missing)} file(s): {shown}; "
+                f"get them with 'vto download --dir {self.root} --model {which}'",
+                missing=missing)
+
+
+def resolve_checkpoints(arg: str | os.PathLike[str] | None) -> CheckpointDir:
+    """--checkpoints DIR, else $VTO_CHECKPOINTS, else the seed's $CHECKPOINT_PATH, else ./checkpoints."""
+    value = arg or os.environ.get(ENV_VAR) or os.environ.get("CHECKPOINT_PATH")
+    if not value:
+        if Path("checkpoints").is_dir():
+            value = "checkpoints"
+        else:
+            raise CheckpointError(
+                "no checkpoint directory given: pass --checkpoints DIR or set VTO_CHECKPOINTS "
+                "(get the weights with 'vto download --dir DIR', or a tiny test checkpoint with "
+                "'vto dev tiny-checkpoint DIR')")
+    return CheckpointDir(Path(value).expanduser())
+
+
+# ---------------------------------------------------------------------------------------------
+# Download
+
+
+def _download_plan(ckpt: CheckpointDir, model_types: list[ModelType]) -> list[tuple[str, str, str]]:
+    """(repo, file in repo, destination relative to DIR) for every file that is missing."""
+    plan = []
+    for rel in ckpt.missing(model_types, preprocessing=True):
+        if rel.startswith("clip-vit-large-patch14/"):
+            plan.append((CLIP_REPO, rel.split("/", 1)[1], rel))
+        else:
+            plan.append((OOTD_REPO, f"checkpoints/{rel}", rel))
+    return plan
+
+
+def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool = True) -> list[str]:
+    """Fetch exactly the missing files with huggingface_hub, then verify the tree.
+
+    Files land in a staging folder inside DIR first (huggingface_hub resumes partial downloads
+    there) and are moved into place when complete, so an interrupted run leaves no truncated file
+    in the layout and a re-run continues where it stopped. Returns the files fetched.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    ckpt.root.mkdir(parents=True, exist_ok=True)
+    staging = ckpt.root / ".download"
+    plan = _download_plan(ckpt, model_types)
+    (enable_progress_bars if progress else disable_progress_bars)()
+    for i, (repo, filename, rel) in enumerate(plan, 1):
+        log.info("[%d/%d] %s:%s", i, len(plan), repo, filename)
+        try:
+            path = hf_hub_download(repo, filename, local_dir=staging / repo.replace("/", "--"))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # huggingface_hub raises many types (HTTP, offline, OS)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DownloadError(
+                f"could not download {filename} from {repo} ({type(exc).__name__}: {reason[:200]}); "
+                "check the network connection (or HF_ENDPOINT / HF_TOKEN) and run the command again "
+                "— finished files are kept") from None
+        dest = ckpt.root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, dest)
+    shutil.rmtree(staging, ignore_errors=True)
+    ckpt.verify(model_types)
+    return [rel for _, _, rel in plan]

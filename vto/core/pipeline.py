@@ -1,0 +1,270 @@
+"""OOTDiffusion try-on pipeline on stock diffusers parts (spec: shared/design/ootd-inference.md §3–5).
+
+Reads like the method: encode the garment into a prompt (CLIP image embedding beside a text
+token), encode person, masked person and garment with the VAE, run the outfitting UNet once
+to record garment features, then denoise with the try-on UNet, whose self-attention sees the
+garment tokens (vto.core.fusion), with image guidance against a zero-garment branch and
+"repainting" of everything outside the mask from the noised original. Decode.
+
+Numerically faithful to levihsu/OOTDiffusion (same weights, same seed -> same images within
+1/255), with the decisions of spec §12: the plain sigma-space math (the original's "cold"
+path), guidance at exactly 1.0 runs only the conditional branch, duplicate Karras timesteps
+(>= 45 steps) never crash, nothing unused is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from vto.core.checkpoints import CheckpointDir
+from vto.core.fusion import Fusion, install
+from vto.core.types import Category, ModelType
+from vto.errors import CheckpointError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int], None]
+MAX_SEED = 2147483647
+
+
+@dataclass
+class TryOnOutput:
+    images: list[Image.Image]
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """-1 (or None) picks a random seed, as the original does; the result is reported back."""
+    if seed is None or seed == -1:
+        return random.SystemRandom().randint(0, MAX_SEED)
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise InvalidInput(f"seed must be -1 or between 0 and {MAX_SEED}, got {seed}")
+    return int(seed)
+
+
+def check_settings(num_steps: int, image_scale: float, num_samples: int) -> None:
+    if not 1 <= int(num_steps) <= 100:
+        raise InvalidInput(f"steps must be between 1 and 100, got {num_steps}")
+    if not 1 <= int(num_samples) <= 4:
+        raise InvalidInput(f"samples must be between 1 and 4, got {num_samples}")
+    if not (np.isfinite(image_scale) and 0.0 <= image_scale <= 20.0):
+        raise InvalidInput(f"guidance must be between 0 and 20, got {image_scale}")
+
+
+def _load_scheduler(ckpt: CheckpointDir):
+    """UniPC from the checkpoint's scheduler config, converted the way the original converts it.
+
+    The original loads the config with the class model_index.json names (so that class's
+    defaults fill missing keys), then ``UniPCMultistepScheduler.from_config``. Current diffusers
+    changed UniPC's last step unless ``final_sigmas_type="sigma_min"`` (the 0.24 behaviour).
+    """
+    import diffusers
+
+    folder = ckpt.ootd / "scheduler"
+    index = json.loads((ckpt.ootd / "model_index.json").read_text())
+    library, class_name = index.get("scheduler", ["diffusers", "UniPCMultistepScheduler"])
+    loader = getattr(diffusers, class_name, None) if library == "diffusers" else None
+    config = (loader or diffusers.UniPCMultistepScheduler).from_pretrained(folder).config
+    return diffusers.UniPCMultistepScheduler.from_config(config, final_sigmas_type="sigma_min")
+
+
+def _load_text_encoder(folder, device):
+    from transformers import CLIPTextModel
+
+    model, info = CLIPTextModel.from_pretrained(folder, torch_dtype=torch.float32,
+                                                output_loading_info=True)
+    if info.get("missing_keys"):  # a silently random encoder is the failure mode to rule out
+        raise CheckpointError(f"text encoder in {folder} lacks weights: {info['missing_keys'][:5]}")
+    return model.to(device).eval()
+
+
+class OOTDPipeline:
+    """One model type (hd or dc) loaded from a checkpoint directory, ready to try garments on."""
+
+    def __init__(self, *, vae, text_encoder, tokenizer, image_encoder, image_processor,
+                 unet_garm, unet_vton, scheduler, model_type: ModelType,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        self.vae, self.text_encoder, self.tokenizer = vae, text_encoder, tokenizer
+        self.image_encoder, self.image_processor = image_encoder, image_processor
+        self.unet_garm, self.unet_vton, self.scheduler = unet_garm, unet_vton, scheduler
+        self.model_type, self.device, self.dtype = model_type, device, dtype
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.fusion: Fusion = install(unet_garm, unet_vton)
+
+    @classmethod
+    def from_checkpoints(cls, ckpt: CheckpointDir, model_type: ModelType | str,
+                         device: str | torch.device = "cpu",
+                         dtype: torch.dtype | None = None) -> "OOTDPipeline":
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPImageProcessorPil, CLIPTokenizer, CLIPVisionModelWithProjection
+        from transformers.utils import logging as hf_logging
+
+        model_type = ModelType(model_type)
+        device = torch.device(device)
+        dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        ckpt.verify([model_type], preprocessing=False)
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the vision tower ignores CLIP's text weights: expected
+        try:
+            vae = AutoencoderKL.from_pretrained(ckpt.ootd / "vae", torch_dtype=dtype)
+            unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part), torch_dtype=dtype)
+                     for part in ("unet_garm", "unet_vton")]
+            # Both CLIP encoders run in fp32, as in the original; the prompt is cast afterwards.
+            text_encoder = _load_text_encoder(ckpt.ootd / "text_encoder", device)
+            tokenizer = CLIPTokenizer.from_pretrained(ckpt.ootd / "tokenizer")
+            image_encoder = CLIPVisionModelWithProjection.from_pretrained(
+                ckpt.clip, torch_dtype=torch.float32).to(device).eval()
+            # The PIL backend resizes like the original's processor (the torchvision one does not).
+            image_processor = CLIPImageProcessorPil.from_pretrained(ckpt.clip)
+            scheduler = _load_scheduler(ckpt)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"could not load the {model_type.value} model from {ckpt.root}: "
+                                  f"{str(exc).splitlines()[0]}") from exc
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        for module in (vae, *unets):
+            module.to(device).eval()
+        return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                   image_encoder=image_encoder, image_processor=image_processor,
+                   unet_garm=unets[0], unet_vton=unets[1], scheduler=scheduler,
+                   model_type=model_type, device=device, dtype=dtype)
+
+    # -- 1. prompt ----------------------------------------------------------------------------
+
+    def tokenize(self, text: str, max_length: int) -> torch.Tensor:
+        return self.tokenizer([text], max_length=max_length, padding="max_length",
+                              truncation=True, return_tensors="pt").input_ids.to(self.device)
+
+    def encode_prompt(self, garment: Image.Image, category: Category) -> torch.Tensor:
+        """(1, L, C) prompt: text token(s) beside the garment's CLIP image embedding (spec §3).
+
+        hd: ["" -> BOS, EOS] with the EOS position overwritten by the image embedding.
+        dc: the category word truncated to 3 tokens (so "upperbody" keeps only "upper", a quirk
+        the weights were trained with), then the image embedding appended.
+        """
+        pixels = self.image_processor(images=garment, return_tensors="pt")["pixel_values"]
+        image_embeds = self.image_encoder(pixels.to(self.device)).image_embeds.unsqueeze(1)
+        if self.model_type is ModelType.HD:
+            prompt = self.text_encoder(self.tokenize("", 2))[0]
+            prompt[:, 1:] = image_embeds
+        else:
+            prompt = self.text_encoder(self.tokenize(category.prompt_word, 3))[0]
+            prompt = torch.cat([prompt, image_embeds], dim=1)
+        return prompt
+
+    # -- 2. images, mask, noise ---------------------------------------------------------------
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """PIL RGB -> (1, 3, H, W) in [-1, 1], as diffusers' VaeImageProcessor.preprocess."""
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        tensor = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)
+        return (2.0 * tensor - 1.0).to(self.device, self.dtype)
+
+    def prepare_mask(self, mask: Image.Image, latent_hw: tuple[int, int]) -> torch.Tensor:
+        """Binarise at 127 and downsample (nearest) to the latent grid, as the original."""
+        values = np.array(mask.convert("L"))
+        values = np.where(values >= 127, 255, 0).astype(np.uint8)
+        tensor = (torch.from_numpy(values) / 255).reshape(1, 1, *values.shape)
+        return F.interpolate(tensor, size=latent_hw).to(self.device, self.dtype)
+
+    def encode_latents(self, image: Image.Image) -> torch.Tensor:
+        """Posterior mean, NOT scaled by the VAE scaling factor (only the repaint latents are)."""
+        return self.vae.encode(self.preprocess(image)).latent_dist.mode()
+
+    def prepare_noise(self, num_samples: int, latent_hw: tuple[int, int], seed: int) -> torch.Tensor:
+        """The original's one random draw: on CPU, in the pipeline dtype, from manual_seed(seed)."""
+        generator = torch.Generator("cpu").manual_seed(seed)
+        shape = (num_samples, self.vae.config.latent_channels, *latent_hw)
+        noise = torch.randn(shape, generator=generator, dtype=self.dtype).to(self.device)
+        return noise * self.scheduler.init_noise_sigma
+
+    def decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        image = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        image = (image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+        return [Image.fromarray(x) for x in (image * 255).round().astype(np.uint8)]
+
+    def check_inputs(self, garment: Image.Image, person: Image.Image, person_masked: Image.Image,
+                     mask: Image.Image) -> None:
+        size = person.size
+        if any(im.size != size for im in (garment, person_masked, mask)):
+            raise InvalidInput("garment, person, masked person and mask must have the same size, got "
+                               f"{[im.size for im in (garment, person, person_masked, mask)]}")
+        if size[0] % self.vae_scale_factor or size[1] % self.vae_scale_factor:
+            raise InvalidInput(f"working size must be a multiple of {self.vae_scale_factor}, got "
+                               f"{size[0]}x{size[1]}")
+
+    # -- the method ----------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def __call__(self, *, garment: Image.Image, person: Image.Image, person_masked: Image.Image,
+                 mask: Image.Image, category: Category = Category.UPPER_BODY, num_samples: int = 1,
+                 num_steps: int = 20, image_scale: float = 2.0, seed: int = -1,
+                 callback: StepCallback | None = None) -> TryOnOutput:
+        # 0. Check inputs; guidance at exactly 1.0 is the identity, so only s > 1 runs two branches
+        self.check_inputs(garment, person, person_masked, mask)
+        check_settings(num_steps, image_scale, num_samples)
+        seed = resolve_seed(seed)
+        n, cfg = int(num_samples), image_scale > 1.0
+        self.fusion.check()
+
+        # 1. Encode the prompt: text token(s) + garment image embedding, same for both branches
+        prompt = self.encode_prompt(garment, category).to(self.dtype)
+        prompt = prompt.repeat(n, 1, 1)
+        if cfg:
+            prompt = torch.cat([prompt, prompt])
+
+        # 2. Garment, masked-person and person latents; mask on the latent grid
+        garment_latents = self.encode_latents(garment).repeat(n, 1, 1, 1)
+        if cfg:  # the unconditional branch sees a zero garment (latents), not a blank image
+            garment_latents = torch.cat([garment_latents, torch.zeros_like(garment_latents)])
+        person_masked_latents = self.encode_latents(person_masked).repeat(n, 1, 1, 1)
+        if cfg:  # the person is kept in both branches
+            person_masked_latents = torch.cat([person_masked_latents] * 2)
+        person_latents = self.encode_latents(person).repeat(n, 1, 1, 1)
+        latent_hw = tuple(person_latents.shape[-2:])
+        mask_latents = self.prepare_mask(mask, latent_hw).repeat(n, 1, 1, 1)
+
+        # 3. Timesteps (UniPC from the checkpoint config) and the initial noise
+        self.scheduler.set_timesteps(int(num_steps), device=self.device)
+        self.scheduler.set_begin_index(0)  # add_noise then uses the step index: no duplicate-t crash
+        timesteps = self.scheduler.timesteps
+        latents = self.prepare_noise(n, latent_hw, seed)
+        noise = latents.clone()
+
+        # 4. Outfitting pass: run the garment UNet once; the fusion hooks record its tokens
+        self.fusion.features.clear()
+        self.unet_garm(garment_latents, 0, encoder_hidden_states=prompt, return_dict=False)
+
+        # 5. Denoising loop
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([latents] * 2) if cfg else latents
+            model_input = self.scheduler.scale_model_input(model_input, t)
+            noise_pred = self.unet_vton(torch.cat([model_input, person_masked_latents], dim=1), t,
+                                        encoder_hidden_states=prompt, return_dict=False)[0]
+            # perform image guidance: garment branch vs zero-garment branch
+            if cfg:
+                with_garment, without_garment = noise_pred.chunk(2)
+                noise_pred = without_garment + image_scale * (with_garment - without_garment)
+            # x_t -> x_t-1
+            latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+            # repaint: outside the mask, the original noised to the next level (same noise each step)
+            known = person_latents * self.vae.config.scaling_factor
+            if i < len(timesteps) - 1:
+                known = self.scheduler.add_noise(known, noise, timesteps[i + 1:i + 2])
+            latents = (1 - mask_latents) * known + mask_latents * latents
+            if callback is not None:
+                callback(i + 1, len(timesteps))
+
+        # 6. Decode
+        self.fusion.features.clear()
+        return TryOnOutput(images=self.decode(latents), seed=seed)
