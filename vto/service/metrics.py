@@ -1,0 +1,195 @@
+"""Service metrics: Prometheus collectors plus the seed server's ``GET /metrics`` JSON.
+
+One :class:`Metrics` per app, each with its own ``CollectorRegistry`` (tests build many apps in
+one process). Both views are fed by the same calls: the worker reports every finished job with
+:meth:`Metrics.observe`, the HTTP middleware every request with :meth:`observe_request`.
+
+Prometheus names (``vto_`` prefix, base units, no per-job labels)::
+
+    vto_job_seconds{model_type,category}             histogram, buckets 0.5 s … 300 s
+    vto_jobs_finished_total{status}                  succeeded | failed
+    vto_job_failures_total{reason}                   e.g. no-person-detected, canceled, worker_lost
+    vto_queue_depth / vto_jobs_running               gauges
+    vto_http_request_seconds{route,method}           histogram, buckets 5 ms … 300 s
+    vto_http_requests_total{route,method,status}     counter
+    vto_gpu_memory_allocated_bytes{gpu}, …_reserved_bytes{gpu}
+                                                     only when torch is loaded and sees CUDA
+
+The seed JSON averages successful jobs only (the seed also counted failures, whose near-zero
+times pulled its average down); failures are counted separately.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vto.core.types import Category, parse_category
+from vto.errors import InvalidInput
+
+JOB_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+HISTORY = 100  # the seed keeps the last 100 times per series
+
+
+def _category_name(category: str) -> str:
+    """vto's category value for 'upper_body' / 'upperbody' / Category; other text as given."""
+    try:
+        return parse_category(category).value
+    except InvalidInput:
+        return str(category)
+
+
+class _GpuMemory(Collector):
+    """Reads torch's CUDA allocator at scrape time. Never imports torch itself: the API process
+    only sees GPU memory when the embedded worker (same process) has loaded it."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        torch = sys.modules.get("torch")
+        if torch is None or not torch.cuda.is_available():
+            return
+        allocated = GaugeMetricFamily("vto_gpu_memory_allocated_bytes",
+                                      "GPU memory held by tensors", labels=["gpu"])
+        reserved = GaugeMetricFamily("vto_gpu_memory_reserved_bytes",
+                                     "GPU memory reserved by the caching allocator",
+                                     labels=["gpu"])
+        for index in range(torch.cuda.device_count()):
+            allocated.add_metric([str(index)], float(torch.cuda.memory_allocated(index)))
+            reserved.add_metric([str(index)], float(torch.cuda.memory_reserved(index)))
+        yield allocated
+        yield reserved
+
+
+class Metrics:
+    """Thread-safe job and request metrics."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._lock = threading.Lock()
+        self._started = time.time()
+        self._recent: deque[float] = deque(maxlen=HISTORY)
+        self._by_category: dict[str, deque[float]] = {c.value: deque(maxlen=HISTORY)
+                                                      for c in Category}
+        self._succeeded = 0
+        self._failed = 0
+        r = self.registry
+        self.job_seconds = Histogram("vto_job_seconds", "Try-on job run time",
+                                     ["model_type", "category"], buckets=JOB_BUCKETS, registry=r)
+        self.jobs_finished = Counter("vto_jobs_finished_total", "Jobs finished, by outcome",
+                                     ["status"], registry=r)
+        self.failures = Counter("vto_job_failures_total", "Failed jobs, by reason", ["reason"],
+                                registry=r)
+        self.queue_depth = Gauge("vto_queue_depth", "Jobs waiting in the queue", registry=r)
+        self.running = Gauge("vto_jobs_running", "Jobs running now", registry=r)
+        self.request_seconds = Histogram("vto_http_request_seconds", "HTTP request latency",
+                                         ["route", "method"], buckets=REQUEST_BUCKETS, registry=r)
+        self.requests = Counter("vto_http_requests_total", "HTTP requests",
+                                ["route", "method", "status"], registry=r)
+        r.register(_GpuMemory())
+
+    # --- feeding --------------------------------------------------------------------------------
+
+    def observe(self, category: str, model_type: str, seconds: float, ok: bool,
+                reason: str | None = None) -> None:
+        """Record one finished job (``reason`` is the failure's problem type)."""
+        name = _category_name(category)
+        self.jobs_finished.labels("succeeded" if ok else "failed").inc()
+        if not ok:
+            self.failures.labels(reason or "unknown").inc()
+            with self._lock:
+                self._failed += 1
+            return
+        self.job_seconds.labels(str(model_type), name).observe(seconds)
+        with self._lock:
+            self._succeeded += 1
+            self._recent.append(float(seconds))
+            self._by_category.setdefault(name, deque(maxlen=HISTORY)).append(float(seconds))
+
+    def set_queue_depth(self, n: int) -> None:
+        self.queue_depth.set(n)
+
+    def set_running(self, n: int) -> None:
+        self.running.set(n)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """``route`` is the route template (``/v1/jobs/{id}``), never the raw path."""
+        self.request_seconds.labels(route, method).observe(seconds)
+        self.requests.labels(route, method, str(status)).inc()
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def average_time(self) -> float:
+        with self._lock:
+            return statistics.fmean(self._recent) if self._recent else 0.0
+
+    def category_average(self, category: str) -> float:
+        with self._lock:
+            times = self._by_category.get(_category_name(category))
+            return statistics.fmean(times) if times else 0.0
+
+    def recent_performance(self, n: int = 10) -> dict[str, float | int]:
+        """The seed's shape: count, average, min, max over the last ``n`` successful jobs."""
+        with self._lock:
+            times = list(self._recent)[-n:] if n > 0 else []
+        if not times:
+            return {"count": 0, "average": 0.0, "min": 0.0, "max": 0.0}
+        return {"count": len(times), "average": statistics.fmean(times),
+                "min": min(times), "max": max(times)}
+
+    def seed_json(self, queue_depth: int, job_counts: dict[str, int]) -> dict[str, Any]:
+        """``GET /metrics``: the seed's document (``success``, ``metrics``, ``timestamp``) plus
+        flat keys for new clients (``average_time``, ``category_averages`` keyed by vto's
+        category names, ``recent_performance``, ``queue_depth``, ``jobs``)."""
+        with self._lock:
+            times = list(self._recent)
+            per_category = {k: list(v) for k, v in self._by_category.items()}
+            succeeded, failed = self._succeeded, self._failed
+        uptime = time.time() - self._started
+        total = succeeded + failed
+        average = statistics.fmean(times) if times else 0.0
+        averages = {k: (statistics.fmean(v) if v else 0.0) for k, v in per_category.items()}
+        seed_categories = {}
+        for category in Category:  # the seed's own keys: upperbody, lowerbody, dress
+            samples = per_category.get(category.value, [])
+            seed_categories[category.prompt_word] = {
+                "samples": len(samples), "average_seconds": averages.get(category.value, 0.0)}
+        return {
+            "success": True,
+            "metrics": {
+                "uptime_seconds": uptime,
+                "uptime_hours": uptime / 3600,
+                "total_requests": total,
+                "success_count": succeeded,
+                "error_count": failed,
+                "success_rate_percent": succeeded / total * 100 if total else 0,
+                "processing_times": {
+                    "total_samples": len(times),
+                    "average_seconds": average,
+                    "median_seconds": statistics.median(times) if times else 0.0,
+                    "recent_10": self.recent_performance(10),
+                    "recent_5": self.recent_performance(5),
+                },
+                "category_performance": seed_categories,
+            },
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "average_time": average,
+            "category_averages": averages,
+            "recent_performance": self.recent_performance(10),
+            "queue_depth": int(queue_depth),
+            "jobs": dict(job_counts),
+        }
+
+    def render_prometheus(self) -> tuple[bytes, str]:
+        """(body, content type) for ``GET /metrics/prometheus``."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
