@@ -159,6 +159,25 @@ def _resend(queue: Any, job_id: str) -> None:
         log.exception("job %s: could not re-send to the queue", job_id)
 
 
+class BodyLimit(RequestBodyLimitMiddleware):
+    """Starlette's body limit, answering a too-large Content-Length as problem+json.
+
+    (A body that grows past the limit while streaming raises inside the route and is rendered
+    by the HTTPException handler.)"""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers") or []).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body_size:
+                response = problems.problem_response(
+                    413, "Content Too Large",
+                    f"the request body is larger than {self.max_body_size} bytes",
+                    type_=problems.TYPE_BASE + "request-too-large", instance=scope.get("path"))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, engine: Any = None, *, storage: Storage | None = None) -> FastAPI:
     """The service app. ``engine`` replaces the real engine (tests); ``storage`` likewise."""
 
@@ -199,7 +218,7 @@ def create_app(settings: Settings, engine: Any = None, *, storage: Storage | Non
                                           response.status_code, time.perf_counter() - started)
         return response
 
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_body_size=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],
