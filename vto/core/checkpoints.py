@@ -154,12 +154,14 @@ def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool =
     in the layout and a re-run continues where it stopped. Returns the files fetched.
     """
     from huggingface_hub import hf_hub_download
+    from huggingface_hub import logging as hf_logging
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     ckpt.root.mkdir(parents=True, exist_ok=True)
     staging = ckpt.root / ".download"
     plan = _download_plan(ckpt, model_types)
     (enable_progress_bars if progress else disable_progress_bars)()
+    hf_logging.set_verbosity_error()  # its retry warnings would bury our one-line error
     for i, (repo, filename, rel) in enumerate(plan, 1):
         log.info("[%d/%d] %s:%s", i, len(plan), repo, filename)
         try:
@@ -167,10 +169,9 @@ def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool =
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # huggingface_hub raises many types (HTTP, offline, OS)
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DownloadError(
-                f"could not download {filename} from {repo} ({type(exc).__name__}: {reason[:200]}); "
-                "check the network connection (or HF_ENDPOINT / HF_TOKEN) and run the command again "
+                f"could not download {filename} from {repo}: {_reason(exc)}; check the network "
+                "connection (or HF_ENDPOINT / HF_TOKEN) and run the command again "
                 "— finished files are kept") from None
         dest = ckpt.root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -178,3 +179,12 @@ def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool =
     shutil.rmtree(staging, ignore_errors=True)
     ckpt.verify(model_types)
     return [rel for _, _, rel in plan]
+
+
+def _reason(exc: Exception) -> str:
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return "the Hugging Face Hub cannot be reached (offline or no network)"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
