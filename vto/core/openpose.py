@@ -433,7 +433,10 @@ def people_from_detection(candidate: np.ndarray, subset: np.ndarray, width: int 
             x, y = norm_list[int(row[part])]
             keypoints.append((x * WIDTH, y * HEIGHT))
             scores.append(float(candidate[int(row[part]), 2]))
-        people.append(Person(keypoints, scores, float(row[18]), int(row[19]), row_index,
+        # n_parts counts the visible parts; the original's own count (row[19]) can run
+        # ahead of them when its assembly re-assigns a part.
+        people.append(Person(keypoints, scores, float(row[18]),
+                             sum(p is not None for p in keypoints), row_index,
                              norm_list, row.tolist()))
     people.sort(key=lambda p: p.prominence, reverse=True)
     return people
