@@ -1,8 +1,9 @@
 """Service test helpers: a real uvicorn server on a free loopback port, and image payloads.
 
 The engine is the real TryOnEngine on the session's tiny checkpoint. Tiny random weights find
-no person, so HTTP tests send a user ``mask`` (v1), or use an engine built with an injected
-``keypoint_source`` (seed routes, which take no mask).
+no person, so the shared engine gets an injected ``keypoint_source`` (a fixed standing pose;
+parsing, masks and framing stay real) and v1 tests mostly send a user ``mask``. The subprocess
+tests run `vto serve`'s default engine, whose real pose detector finds nobody (422).
 """
 
 from __future__ import annotations
@@ -136,45 +137,28 @@ def wait_for(client: httpx.Client, job_id: str, timeout_s: float = 60,
     raise AssertionError(f"job {job_id} never reached {statuses}: {job}")
 
 
-class _BridgeEngine:
-    """Stands in ONLY while vto.core.preprocess has not landed: the real engine's pipeline,
-    run on the user mask (same contract). Removed once the real path exists."""
+# An upright person in the 384x512 pose frame (OpenPose COCO-18 order).
+POSE = [(192, 80), (192, 130), (140, 135), (125, 210), (120, 280), (244, 135), (259, 210),
+        (264, 280), (165, 280), (165, 380), (165, 480), (219, 280), (219, 380), (219, 480),
+        (182, 70), (202, 70), (170, 75), (214, 75)]
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.engine, name)
+def fixed_pose(image: Image.Image) -> list:
+    """Keypoint source for tiny random weights (which find nobody): one standing person."""
+    from vto.core.openpose import Person
 
-    def run(self, request: Any, callback: Any = None) -> Any:
-        from vto.core.tryon import TryOnResult
-        from vto.errors import NoPersonFound
-
-        if request.mask is None:
-            raise NoPersonFound("no person found (tiny checkpoint)")
-        size = request.size
-        person = request.person.resize(size)
-        mask = request.mask.resize(size)
-        masked = Image.composite(Image.new("RGB", size, (127, 127, 127)), person, mask)
-        out = self.engine.pipeline(request.model_type)(
-            garment=request.garment.resize(size), person=person, person_masked=masked, mask=mask,
-            category=request.category, num_samples=request.samples, num_steps=request.steps,
-            image_scale=request.guidance_scale, seed=request.seed, callback=callback)
-        return TryOnResult(images=out.images, seed=out.seed, mask=mask, masked_person=masked,
-                           timings={"total": 0.0})
+    return [Person(keypoints=[(float(x), float(y)) for x, y in POSE], part_scores=[0.9] * 18,
+                   score=16.2, n_parts=18)]
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_checkpoint: Any) -> Any:
-    """One real engine on the tiny checkpoint, shared (models load once per session)."""
-    import importlib.util
-
+    """One real engine on the tiny checkpoint, shared (models load once per session). Its pose
+    source is injected (tiny weights find no person); human parsing and masks are real."""
     from vto.core.tryon import TryOnEngine
 
-    engine = TryOnEngine(tiny_checkpoint, device="cpu")
+    engine = TryOnEngine(tiny_checkpoint, device="cpu", keypoint_source=fixed_pose)
     engine.load("hd")
-    if importlib.util.find_spec("vto.core.preprocess") is None:
-        return _BridgeEngine(engine)
     return engine
 
 
