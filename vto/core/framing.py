@@ -147,13 +147,17 @@ def soft_mask(mask: Image.Image) -> np.ndarray:
     return cv2.GaussianBlur(grown, (0, 0), sigma)
 
 
+def window_alpha(mask: Image.Image, window: Window) -> np.ndarray:
+    """The paste-back alpha (uint8) at the window's size in photo pixels."""
+    return cv2.resize(soft_mask(mask), window.size, interpolation=cv2.INTER_LINEAR)
+
+
 def paste_back(photo: Image.Image, generated: Image.Image, mask: Image.Image,
                window: Window) -> Image.Image:
     """Blend ``generated`` (working size) into ``photo`` through the soft mask; every pixel
     where the soft mask is 0 keeps the photo's bytes. Output size == photo size."""
     win_w, win_h = window.size
-    alpha_small = soft_mask(mask)
-    alpha = cv2.resize(alpha_small, (win_w, win_h), interpolation=cv2.INTER_LINEAR)
+    alpha = window_alpha(mask, window)
     # limit the work to the window ∩ photo ∩ alpha's support
     width, height = window.photo_size
     ys, xs = np.nonzero(alpha)
