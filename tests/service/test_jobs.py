@@ -1,0 +1,150 @@
+"""The job table on SQLite and PostgreSQL: atomic claims, leases, recovery, guarded finish."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from vto.service.jobs import JobStatus, JobStore, LeaseLost, output_key
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_available() -> bool:
+    try:
+        with create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://")).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        s = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=0.3, max_attempts=2)
+        yield s
+        s.close()
+        return
+    if not _postgres_available():
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+    schema = f"t_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}", lease_s=0.3, max_attempts=2)
+    yield s
+    s.close()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def queued(store: JobStore, n: int = 1, **kw) -> list[str]:
+    ids = []
+    for i in range(n):
+        job, created = store.reserve(owner="", params={"i": i}, request_hash="h", **kw)
+        assert created
+        store.mark_queued(job.id, {"person": "p"})
+        ids.append(job.id)
+    return ids
+
+
+def test_status_terminality():
+    assert [s.value for s in JobStatus if s.is_terminal] == ["succeeded", "failed", "canceled"]
+
+
+def test_concurrent_claims_never_share_a_job(store):
+    ids = queued(store, 40)
+    claimed: list[str] = []
+
+    def worker(n: int) -> None:
+        while (job := store.claim(f"w{n}")) is not None:
+            claimed.append(job.id)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)
+    assert store.counts()["running"] == 40
+
+
+def test_claims_oldest_first_and_queue_positions(store):
+    ids = queued(store, 3)
+    assert [store.queue_position(store.get(i)) for i in ids] == [1, 2, 3]
+    assert store.claim("w").id == ids[0]
+    assert store.queue_position(store.get(ids[1])) == 1
+
+
+def test_only_the_lease_owner_heartbeats_and_finishes(store):
+    (job_id,) = queued(store)
+    job = store.claim("w1")
+    assert store.heartbeat(job_id, "w1", step=1, total=4) is False
+    assert store.get(job_id).progress_step == 1
+    with pytest.raises(LeaseLost):
+        store.heartbeat(job_id, "intruder")
+    assert store.finish(job_id, "intruder", JobStatus.SUCCEEDED) is None
+    done = store.finish(job_id, "w1", JobStatus.SUCCEEDED,
+                        outputs=[{"index": 0, "key": output_key(job_id, 0)}])
+    assert done.status is JobStatus.SUCCEEDED and done.version > job.version
+    assert store.finish(job_id, "w1", JobStatus.FAILED) is None  # terminal stays terminal
+
+
+def test_expired_lease_requeues_then_fails_worker_lost(store):
+    (job_id,) = queued(store)
+    store.claim("dead-1")
+    time.sleep(0.4)
+    assert store.recover() == ([job_id], [])
+    assert store.get(job_id).status is JobStatus.QUEUED
+    store.claim("dead-2")
+    with pytest.raises(LeaseLost):  # the old owner cannot come back after a re-claim
+        store.heartbeat(job_id, "dead-1")
+    time.sleep(0.4)
+    assert store.recover() == ([], [job_id])
+    failed = store.get(job_id)
+    assert failed.status is JobStatus.FAILED and failed.error["type"] == "worker_lost"
+    assert failed.attempts == 2
+
+
+def test_cancel_queued_at_once_running_by_flag(store):
+    a, b = queued(store, 2)
+    store.claim("w")
+    assert store.request_cancel(b).status is JobStatus.CANCELED
+    running = store.request_cancel(a)
+    assert running.status is JobStatus.RUNNING and running.cancel_requested
+    assert store.heartbeat(a, "w", step=1) is True
+    assert store.request_cancel("0" * 32) is None
+
+
+def test_idempotency_key_reserves_once_per_owner(store):
+    job, created = store.reserve(owner="alice", params={}, request_hash="h1",
+                                 idempotency_key="k")
+    again, created_again = store.reserve(owner="alice", params={}, request_hash="h2",
+                                         idempotency_key="k")
+    assert created and not created_again and again.id == job.id
+    assert again.status is JobStatus.ACCEPTING and again.request_hash == "h1"
+    other, created_other = store.reserve(owner="bob", params={}, request_hash="h1",
+                                         idempotency_key="k")
+    assert created_other and other.id != job.id
+    store.abandon(job.id)
+    assert store.get(job.id) is None
+
+
+def test_claim_id_is_idempotent_for_redelivered_tasks(store):
+    (job_id,) = queued(store)
+    assert store.claim_id(job_id, "w1") is not None
+    assert store.claim_id(job_id, "w2") is None
+
+
+def test_retention_lists_old_finished_jobs(store):
+    (job_id,) = queued(store)
+    store.claim("w")
+    store.finish(job_id, "w", JobStatus.SUCCEEDED)
+    assert [j.id for j in store.expired(finished_before=time.time() + 1,
+                                        accepting_before=0)] == [job_id]
+    assert list(store.expired(finished_before=time.time() - 60, accepting_before=0)) == []
