@@ -239,6 +239,13 @@ def create_app(settings: Settings, engine: Any = None, *, storage: Storage | Non
                                  description=app.description, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 problems.Problem.model_json_schema())
+            # FastAPI's automatic 422 says application/json; ours is problem+json everywhere.
+            problem_422 = problems.responses(422)[422]
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    codes = operation.get("responses", {})
+                    if "application/json" in codes.get("422", {}).get("content", {}):
+                        codes["422"] = problem_422
             app.openapi_schema = schema
         return app.openapi_schema
 
