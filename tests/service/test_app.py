@@ -371,3 +371,39 @@ def test_webhook_is_signed_and_delivered(server):
         assert json.loads(body)["data"]["status"] == "succeeded"
     finally:
         httpd.shutdown()
+
+
+def test_s3_storage_outputs_redirect_to_presigned_urls(tmp_path, tiny_checkpoint, tiny_engine):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    try:
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = dict(aws_access_key_id="test-key", aws_secret_access_key="test-secret")
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                     **creds).create_bucket(Bucket="vto-results")
+        settings = make_settings(tmp_path, tiny_checkpoint, s3_bucket="vto-results",
+                                 s3_endpoint_url=endpoint, s3_access_key="test-key",
+                                 s3_secret_key="test-secret", s3_region="us-east-1")
+        assert settings.storage == "s3"
+        running = start_server(settings, tiny_engine)
+        try:
+            running.wait_ready()
+            with running.client() as c:
+                job = c.post("/v1/tryon", files=tryon_files(),
+                             headers={"Prefer": "wait=30"}).json()
+                assert job["status"] == "succeeded", job
+                url = job["outputs"][0]["url"]
+                assert url.startswith(endpoint) and "X-Amz-Signature=" in url
+                redirect = c.get(f"/v1/jobs/{job['id']}/outputs/0")
+                assert redirect.status_code == 307
+                image = httpx.get(redirect.headers["location"])
+                assert image.status_code == 200
+                assert Image.open(io.BytesIO(image.content)).format == "PNG"
+        finally:
+            running.stop()
+    finally:
+        moto.stop()

@@ -1,0 +1,48 @@
+"""Settings: VTO_ variables, the seed deployment's variables, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from vto.errors import InvalidInput
+from vto.service.settings import load_settings
+
+
+def test_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert (s.port, s.queue_max, s.max_attempts, s.lease_s) == (8384, 32, 3, 60.0)
+    assert s.working_size == (768, 1024) and s.storage == "local"
+    assert s.data_dir == tmp_path / "vto-data"  # resolved once, absolute
+    assert s.db_url == f"sqlite:///{tmp_path / 'vto-data' / 'jobs.db'}"
+
+
+def test_seed_environment_keeps_working(monkeypatch):
+    monkeypatch.setenv("CHECKPOINT_PATH", "/models/ootd")
+    monkeypatch.setenv("S3_Bucket", "seed-bucket")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA-seed")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "shh")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    s = load_settings()
+    assert s.checkpoints == "/models/ootd" and s.storage == "s3"
+    assert (s.s3_bucket, s.s3_access_key, s.s3_secret_key, s.s3_region) == (
+        "seed-bucket", "AKIA-seed", "shh", "eu-west-1")
+    assert "shh" not in repr(s)
+
+
+def test_vto_variables_and_flags(monkeypatch):
+    monkeypatch.setenv("VTO_PORT", "9000")
+    monkeypatch.setenv("VTO_API_KEYS", "first-key-1, second-key-2")
+    monkeypatch.setenv("VTO_CORS_ORIGINS", '["https://a.example"]')
+    s = load_settings(port=9100)
+    assert s.port == 9100  # a flag beats the environment
+    assert s.api_keys == ["first-key-1", "second-key-2"]
+    assert s.cors_origins == ["https://a.example"]
+
+
+@pytest.mark.parametrize("overrides", [{"port": 0}, {"cors_origins": ["*"]},
+                                       {"api_keys": ["short"]}, {"storage": "s3"},
+                                       {"webhook_secret": "plain"}, {"preload_models": ["xl"]}])
+def test_invalid_settings_are_user_errors(overrides):
+    with pytest.raises(InvalidInput):
+        load_settings(**overrides)
