@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InvalidInput(f"--out {out} exists and is not a directory")
     request = TryOnRequest(
-        person=open_image(args.person, name="--person"),
-        garment=open_image(args.garment, name="--garment"),
-        mask=open_mask(args.mask, name="--mask") if args.mask else None,
+        person=open_image(args.person, name=f"--person {args.person}"),
+        garment=open_image(args.garment, name=f"--garment {args.garment}"),
+        mask=open_mask(args.mask, name=f"--mask {args.mask}") if args.mask else None,
         model_type=parse_model_type(args.model_type), category=parse_category(args.category),
         steps=args.steps, guidance_scale=args.guidance, samples=args.samples, seed=args.seed,
         size=parse_size(args.size), framing=Framing(args.framing), person_select=args.person_select)

@@ -155,12 +155,13 @@ def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool =
     """
     from huggingface_hub import hf_hub_download
     from huggingface_hub import logging as hf_logging
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils import disable_progress_bars
 
     ckpt.root.mkdir(parents=True, exist_ok=True)
     staging = ckpt.root / ".download"
     plan = _download_plan(ckpt, model_types)
-    (enable_progress_bars if progress else disable_progress_bars)()
+    if not progress:
+        disable_progress_bars()
     hf_logging.set_verbosity_error()  # its retry warnings would bury our one-line error
     for i, (repo, filename, rel) in enumerate(plan, 1):
         log.info("[%d/%d] %s:%s", i, len(plan), repo, filename)

@@ -115,6 +115,7 @@ class OOTDPipeline:
         ckpt.verify([model_type], preprocessing=False)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the vision tower ignores CLIP's text weights: expected
+        hf_logging.disable_progress_bar()
         try:
             vae = AutoencoderKL.from_pretrained(ckpt.ootd / "vae", torch_dtype=dtype)
             unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part), torch_dtype=dtype)
@@ -132,6 +133,7 @@ class OOTDPipeline:
                                   f"{str(exc).splitlines()[0]}") from exc
         finally:
             hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
         for module in (vae, *unets):
             module.to(device).eval()
         return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,

@@ -1,0 +1,129 @@
+"""`vto tryon`, `vto dev tiny-checkpoint` and `vto download` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def vto(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vto", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, small_inputs, examples):
+    d = tmp_path_factory.mktemp("inputs")
+    photo = Image.open(examples / "person" / "model_1.png").convert("RGB").resize((192, 256))
+    photo.save(d / "person.png")
+    Image.open(examples / "garment" / "03244_00.jpg").save(d / "garment.jpg")
+    mask = Image.new("L", photo.size, 0)
+    mask.paste(255, (48, 64, 144, 208))
+    mask.save(d / "mask.png")
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+def tryon_args(ckpt, files, out, *extra):
+    return ["tryon", "--checkpoints", str(ckpt.root), "--person", str(files / "person.png"),
+            "--garment", str(files / "garment.jpg"), "--mask", str(files / "mask.png"),
+            "--size", "96x128", "--steps", "2", "--device", "cpu", "--out", str(out), *extra]
+
+
+def test_tryon_writes_one_png_per_sample_and_reports_the_seed(tiny_checkpoint, files, tmp_path):
+    out = tmp_path / "o"
+    proc = vto(*tryon_args(tiny_checkpoint, files, out, "--samples", "2", "--seed", "5",
+                           "--framing", "stretch", "--save-mask"))
+    assert proc.returncode == 0, proc.stderr
+    assert "seed: 5" in proc.stdout
+    for name in ("0.png", "1.png", "mask.png", "masked.png"):
+        assert (out / name).is_file() and str(out / name) in proc.stdout
+    assert Image.open(out / "0.png").size == (96, 128)  # stretch: the working size, as the original
+    assert Image.open(out / "mask.png").mode == "L"
+    masked = np.asarray(Image.open(out / "masked.png"))
+    inside = np.asarray(Image.open(out / "mask.png")) == 255
+    assert (masked[inside] == 127).all()  # the original's grey fill
+
+
+def test_tryon_default_framing_keeps_the_photo_size(tiny_checkpoint, files, tmp_path):
+    out = tmp_path / "o"
+    proc = vto(*tryon_args(tiny_checkpoint, files, out, "--seed", "1"))
+    assert proc.returncode == 0, proc.stderr
+    result, photo = Image.open(out / "0.png"), Image.open(files / "person.png")
+    assert result.size == photo.size
+    far = (slice(0, 20), slice(0, 20))  # far from the mask: the photo's own pixels
+    assert np.array_equal(np.asarray(result)[far], np.asarray(photo)[far])
+
+
+def test_same_seed_same_image(tiny_checkpoint, files, tmp_path):
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        assert vto(*tryon_args(tiny_checkpoint, files, out, "--seed", "9", "--framing", "stretch")).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(outs[0] / "0.png")), np.asarray(Image.open(outs[1] / "0.png")))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--person": "missing.png"}, "--person .*missing.png does not exist"),
+    ({"--garment": "notes.txt"}, "not .*image|cannot|unsupported|image"),
+    ({"--mask": "notes.txt"}, "image"),
+    ({"--category": "dress"}, "model type 'hd' supports only category 'upper_body'"),
+    ({"--size": "100x128"}, "multiples of 8"),
+    ({"--size": "big"}, "WIDTHxHEIGHT"),
+    ({"--steps": "0"}, "steps must be between 1 and 100"),
+    ({"--samples": "9"}, "samples must be between 1 and 4"),
+    ({"--device": "cuda"}, "no CUDA GPU"),
+    ({"--dtype": "float16"}, "needs a CUDA device"),
+    ({"--checkpoints": "/nonexistent/ck"}, "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, files, tmp_path, capsys, change, message):
+    """In-process (the same main() the console script runs), so each case costs no start-up."""
+    from vto.cli.main import main
+
+    args = tryon_args(tiny_checkpoint, files, tmp_path / "o")
+    for flag, value in change.items():
+        value = str(files / value) if flag in ("--person", "--garment", "--mask") else value
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vto: error:"), lines
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "o").exists()  # nothing written on failure
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tiny_checkpoint, files, tmp_path):
+    args = tryon_args(tiny_checkpoint, files, tmp_path / "o")
+    args[args.index("--garment") + 1] = str(files / "notes.txt")
+    proc = vto(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--garment" in proc.stderr
+
+
+def test_unknown_choice_is_a_usage_line(tiny_checkpoint, files, tmp_path):
+    proc = vto(*tryon_args(tiny_checkpoint, files, tmp_path / "o", "--model-type", "xl"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_dev_tiny_checkpoint_refuses_a_non_empty_dir(tmp_path):
+    (tmp_path / "x").write_text("keep me")
+    proc = vto("dev", "tiny-checkpoint", str(tmp_path))
+    assert proc.returncode == 2 and "not empty" in proc.stderr
+
+
+def test_download_without_network_is_one_line(tmp_path):
+    # a closed loopback port stands in for "no network": the client fails at once
+    proc = vto("download", "--dir", str(tmp_path / "ck"), "--model", "hd",
+               env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                    "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not download" in lines[0], proc.stderr
