@@ -102,7 +102,7 @@ def test_truncated_file(tmp_path):
 
 
 def test_too_many_pixels_is_refused_before_decoding():
-    # A 20000x20000 PNG of one colour is a few hundred KB but 400 M pixels when decoded.
+    # A 5000x5000 PNG of one colour is a few KB but 25 M pixels once decoded.
     header_only = _encode(Image.new("L", (5000, 5000)), "PNG")
     with pytest.raises(ImageTooLarge, match="25,000,000"):
         open_image(header_only, max_pixels=1_000_000)
