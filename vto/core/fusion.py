@@ -44,10 +44,13 @@ def transformer_blocks(unet: nn.Module) -> dict[str, BasicTransformerBlock]:
 class GarmentFusionProcessor:
     """Self-attention of a try-on block over [person ‖ garment] keys/values (queries: person)."""
 
-    def __init__(self, block_name: str, norm1: nn.Module, features: GarmentFeatures) -> None:
+    def __init__(self, block_name: str, norm1: nn.Module, features: GarmentFeatures,
+                 all_queries: bool = False) -> None:
         self.block_name = block_name
         self.norm1 = norm1  # the try-on block's own norm1 (applied to the garment tokens)
         self.features = features
+        # all_queries: the original's literal 2N-query attention, then keep N (`vto bench` baseline)
+        self.all_queries = all_queries
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None,
                  attention_mask=None, temb=None, **kwargs) -> torch.Tensor:
@@ -59,8 +62,8 @@ class GarmentFusionProcessor:
                                f"tokens {tuple(hidden_states.shape)} in {self.block_name}")
         context = torch.cat([hidden_states, self.norm1(garment.to(hidden_states.dtype))], dim=1)
 
-        batch, _, _ = hidden_states.shape
-        query = attn.to_q(hidden_states)
+        batch, n_person, _ = hidden_states.shape
+        query = attn.to_q(context if self.all_queries else hidden_states)
         key = attn.to_k(context)
         value = attn.to_v(context)
         head_dim = key.shape[-1] // attn.heads
@@ -68,8 +71,8 @@ class GarmentFusionProcessor:
                              for t in (query, key, value))
         out = F.scaled_dot_product_attention(query, key, value, scale=attn.scale)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
-        out = attn.to_out[0](out)  # linear
-        return attn.to_out[1](out)  # dropout (identity in eval)
+        out = attn.to_out[1](attn.to_out[0](out))  # linear, dropout (identity in eval)
+        return out[:, :n_person] if self.all_queries else out
 
 
 @dataclass
@@ -87,6 +90,10 @@ class Fusion:
         for name, block in transformer_blocks(self.unet_vton).items():
             if block.attn1.processor is not self.processors[name]:
                 raise RuntimeError(f"fusion processor of {name}.attn1 was replaced")
+
+    def set_all_queries(self, enabled: bool) -> None:
+        for processor in self.processors.values():
+            processor.all_queries = enabled
 
     def remove(self) -> None:
         for handle in self.handles:

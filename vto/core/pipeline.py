@@ -106,6 +106,7 @@ class OOTDPipeline:
                          device: str | torch.device = "cpu",
                          dtype: torch.dtype | None = None) -> "OOTDPipeline":
         from diffusers import AutoencoderKL, UNet2DConditionModel
+        from diffusers.utils import logging as diffusers_logging
         from transformers import CLIPImageProcessorPil, CLIPTokenizer, CLIPVisionModelWithProjection
         from transformers.utils import logging as hf_logging
 
@@ -113,9 +114,10 @@ class OOTDPipeline:
         device = torch.device(device)
         dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
         ckpt.verify([model_type], preprocessing=False)
-        verbosity = hf_logging.get_verbosity()
+        verbosity, diffusers_verbosity = hf_logging.get_verbosity(), diffusers_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # the vision tower ignores CLIP's text weights: expected
         hf_logging.disable_progress_bar()
+        diffusers_logging.set_verbosity_error()  # "no safetensors, using .bin": the release is .bin
         try:
             vae = AutoencoderKL.from_pretrained(ckpt.ootd / "vae", torch_dtype=dtype)
             unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part), torch_dtype=dtype)
@@ -134,6 +136,7 @@ class OOTDPipeline:
         finally:
             hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()
+            diffusers_logging.set_verbosity(diffusers_verbosity)
         for module in (vae, *unets):
             module.to(device).eval()
         return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
