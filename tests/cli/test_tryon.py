@@ -54,10 +54,11 @@ def test_tryon_writes_one_png_per_sample_and_reports_the_seed(tiny_checkpoint, f
 
 def test_tryon_default_framing_keeps_the_photo_size(tiny_checkpoint, files, tmp_path):
     out = tmp_path / "o"
-    proc = vto(*tryon_args(tiny_checkpoint, files, out, "--seed", "1"))
+    proc = vto(*tryon_args(tiny_checkpoint, files, out, "--seed", "1", "--save-mask"))
     assert proc.returncode == 0, proc.stderr
     result, photo = Image.open(out / "0.png"), Image.open(files / "person.png")
     assert result.size == photo.size
+    assert Image.open(out / "mask.png").size == photo.size  # aligned with the result
     far = (slice(0, 20), slice(0, 20))  # far from the mask: the photo's own pixels
     assert np.array_equal(np.asarray(result)[far], np.asarray(photo)[far])
 

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="768x1024", help="working size WxH (default: 768x1024)")
     p.add_argument("--person-select", default="error", choices=["error", "largest"],
                    help="several people in the photo: fail, or dress the most prominent one")
-    p.add_argument("--save-mask", action="store_true", help="also write DIR/mask.png and DIR/masked.png")
+    p.add_argument("--save-mask", action="store_true", help="also write DIR/mask.png (the re-generated region, aligned with the results) "
+                        "and DIR/masked.png (the masked person the model saw)")
     add_model_flags(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.set_defaults(func=run)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         image.save(out / f"{i}.png")
         print(out / f"{i}.png")
     if args.save_mask:
-        result.mask.save(out / "mask.png")
+        result.output_mask.save(out / "mask.png")  # aligned with the result images
         result.masked_person.save(out / "masked.png")
         print(out / "mask.png")
         print(out / "masked.png")

@@ -6,6 +6,7 @@
     result.images        # list[PIL.Image.Image], one per sample, RGB
     result.seed          # the seed actually used (request.seed == -1 -> random)
     result.mask          # PIL "L" at the working size, 255 = re-generated region
+    result.output_mask   # the same region in the output images' coordinates (the photo's for keep)
     result.masked_person # PIL RGB at the working size (grey 127 inside the mask)
     result.timings       # seconds: preprocess, diffusion, total
     engine.classify_garment(image) -> dict[Category, float]   # CLIP zero-shot probabilities
@@ -105,6 +106,7 @@ class TryOnResult:
     seed: int
     mask: Image.Image
     masked_person: Image.Image
+    output_mask: Image.Image
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -185,6 +187,8 @@ class TryOnEngine:
         finished = time.perf_counter()
         return TryOnResult(images=images, seed=output.seed, mask=prepared.mask,
                            masked_person=prepared.masked,
+                           output_mask=prepared.mask if request.framing is Framing.STRETCH
+                           else prepared.mask_on_photo(request.person.size),
                            timings={"preprocess": preprocessed - started,
                                     "diffusion": diffused - preprocessed,
                                     "compose": finished - diffused, "total": finished - started})
