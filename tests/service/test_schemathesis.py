@@ -25,7 +25,7 @@ def test_openapi_fuzz_has_no_server_errors(tmp_path, tiny_checkpoint, tiny_engin
              "--checks", CHECKS, "--max-examples", "6", "--workers", "1", "--phases",
              "examples,coverage,fuzzing", "--generation-deterministic",
              "--request-timeout", "30", "--exclude-checks", "ignored_auth"],
-            capture_output=True, text=True, timeout=240)
+            capture_output=True, text=True, timeout=240, cwd=tmp_path)  # its cache dir
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     finally:
         running.stop()
