@@ -8,7 +8,6 @@ import threading
 import time
 
 import httpx
-import pytest
 from PIL import Image
 
 from tests.service.conftest import (SlowEngine, make_settings, mask_png, png, start_server,

@@ -207,20 +207,16 @@ class TryOnService:
         raise InputNotFound(f"job {job_id!r} has no output {index}")
 
     # --- rendering ----------------------------------------------------------------------------
-    def output_url(self, job: Job, output: dict[str, Any], base_url: str) -> str:
-        url = self.storage.url(output["key"], self.settings.url_expiry_s)
-        return url or f"{base_url}/v1/jobs/{job.id}/outputs/{output['index']}"
-
     def public(self, job: Job, base_url: str) -> dict[str, Any]:
         """The job document clients see (``GET /v1/jobs/{id}``)."""
         base_url = base_url.rstrip("/")
         total = job.progress_total or int(job.params.get("n_steps", 0))
         step = total if job.status is JobStatus.SUCCEEDED else job.progress_step
         result = job.result or {}
-        presigned = self.storage.url  # None for local storage: the API serves the bytes
         outputs = []
         for output in job.outputs:
-            direct = presigned(output["key"], self.settings.url_expiry_s)
+            # None for local storage: the API serves the bytes itself.
+            direct = self.storage.url(output["key"], self.settings.url_expiry_s)
             expires = (time.time() + self.settings.url_expiry_s if direct
                        else (job.finished_at or time.time()) + self.settings.result_retention_s)
             outputs.append({"index": output["index"],
