@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const KEY_STORE = "vto.apiKey";
 
-const state = { garmentId: null, job: null, abort: null, personUrl: null, blobUrls: [] };
+const state = { key: "", garmentId: null, job: null, abort: null, personUrl: null, blobUrls: [] };
 
 // --- HTTP ------------------------------------------------------------------------------------
 
@@ -71,6 +71,10 @@ function showError(error) {
   detail.textContent = problem ? (problem.detail || "") : String(error && error.message || error);
   box.append(title, detail);
   box.hidden = false;
+  if (problem && problem.status === 401) {  // show where the key goes
+    document.querySelector("details.key").open = true;
+    $("api-key").focus();
+  }
 }
 
 function clearError() { $("error").hidden = true; $("error").replaceChildren(); }
@@ -116,10 +120,10 @@ function selectGarment(garment, element) {
   if (garment) {
     $("garment-input").value = "";
     $("garment-preview").hidden = true;
-    $("category").value = garment.category;
     const types = garment.model_types || ["dc"];
     if (!types.includes($("model-type").value)) $("model-type").value = types[0];
-    syncModelAndCategory("garment");
+    syncModelAndCategory("garment");  // model first: hd disables the other categories
+    $("category").value = garment.category;
   }
 }
 
@@ -129,11 +133,13 @@ async function loadGarments() {
   let garments = [];
   try {
     const body = await api("/v1/garments");
+    clearError();
     garments = Array.isArray(body) ? body : (body.garments || body.items || body.data || []);
   } catch (error) {
     showError(error);
   }
   $("garment-empty").hidden = garments.length > 0;
+  if (!garments.some((g) => g.id === state.garmentId)) state.garmentId = null;
   for (const garment of garments) {
     const item = document.createElement("button");
     item.type = "button";
@@ -151,6 +157,7 @@ async function loadGarments() {
     caption.textContent = garment.name;
     item.append(img, caption);
     item.addEventListener("click", () => selectGarment(garment, item));
+    if (garment.id === state.garmentId) item.setAttribute("aria-selected", "true");
     list.append(item);
     const thumb = garment.thumbnail_url || `/v1/garments/${encodeURIComponent(garment.id)}/thumbnail`;
     setImage(img, thumb).catch(() => {});
@@ -334,7 +341,9 @@ function showCompare(afterUrl) {
 }
 
 function updateCompare() {
-  $("compare-after").style.clipPath = `inset(0 0 0 ${$("compare-slider").value}%)`;
+  const at = $("compare-slider").value;
+  $("compare-after").style.clipPath = `inset(0 0 0 ${at}%)`;
+  $("compare-divider").style.left = `${at}%`;
 }
 
 async function cancel() {
@@ -355,13 +364,24 @@ async function cancel() {
 function init() {
   const savedKey = sessionStorage.getItem(KEY_STORE);
   if (savedKey) $("api-key").value = savedKey;
+  state.key = $("api-key").value.trim();
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("api-key").dispatchEvent(new Event("change"));
+  });
   $("api-key").addEventListener("change", () => {
-    sessionStorage.setItem(KEY_STORE, $("api-key").value.trim());
+    const key = $("api-key").value.trim();
+    if (key === state.key) return;  // a blur after a scripted change must not reload
+    state.key = key;
+    sessionStorage.setItem(KEY_STORE, key);
     loadGarments();
   });
   $("person-input").addEventListener("change", () => {
     state.personUrl = previewFile($("person-input"), $("person-preview"));
   });
+  for (const id of ["person-preview", "garment-preview"]) {  // a file that is no image
+    $(id).addEventListener("error", () => { $(id).hidden = true; });
+  }
   const drop = document.querySelector("[data-testid=person-drop]");
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
