@@ -84,7 +84,7 @@ async def vto(request: Request, state: State, owner: Owner,
             "category": garment.category.prompt_word, "model_type": model_type.value,
             "metrics": {"average_time": metrics.average_time(),
                         "category_average": metrics.category_average(garment.category.value),
-                        "recent_performance": metrics.recent_performance()}}
+                        "recent_performance": metrics.recent_performance(5)}}  # the seed reports the last 5
 
 
 @router.get("/clothes", summary="Seed: the garment catalog with integer ids",
