@@ -515,7 +515,15 @@ def section_pose_parsing(args, report: Report, do_pose: bool, do_parsing: bool) 
     photos = _pose_images(folder)
     cases = [dict(name=n, image=p.name, skip_parsing=not do_parsing) for n, p in photos.items()]
     designed = folder / "designed" / "body_pose_model.pth"
+    busy = folder / "busy" / "body_pose_model.pth"
     if do_pose:
+        # random weights whose heat maps reach the peak threshold: many spurious peaks and
+        # "people", so the post-processing runs on noise (the checkpoint's own finds nobody)
+        from vto.core.openpose import write_random_body_model
+        write_random_body_model(busy, args.seed, heatmap_scale=1.0)
+        for n, p in photos.items():
+            cases.append(dict(name=f"{n}_busy", image=p.name, openpose_weights=str(busy),
+                              skip_parsing=True))
         shapes = {_file_key(k): v.shape for k, v in BodyPoseNet().state_dict().items()}
         designed_openpose.write_designed_body_model(designed, shapes)
         for name, people in designed_openpose.pose_scenes().items():
@@ -529,6 +537,7 @@ def section_pose_parsing(args, report: Report, do_pose: bool, do_parsing: bool) 
                                                         "body_pose_model.pth")}
     if do_pose:
         detectors[str(designed)] = BodyPoseDetector.from_checkpoint(designed)
+        detectors[str(busy)] = BodyPoseDetector.from_checkpoint(busy)
     parser = HumanParser.from_checkpoint(args.checkpoints / "humanparsing") if do_parsing else None
 
     for case in cases:
