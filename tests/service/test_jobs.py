@@ -148,3 +148,26 @@ def test_retention_lists_old_finished_jobs(store):
     assert [j.id for j in store.expired(finished_before=time.time() + 1,
                                         accepting_before=0)] == [job_id]
     assert list(store.expired(finished_before=time.time() - 60, accepting_before=0)) == []
+
+
+def test_success_times_and_table_metrics(store):
+    from vto.service.metrics import table_times
+
+    runs = [("upper_body", JobStatus.SUCCEEDED, 3.0), ("dress", JobStatus.SUCCEEDED, 5.0),
+            ("upper_body", JobStatus.FAILED, 0.1), ("upper_body", JobStatus.SUCCEEDED, 7.0),
+            ("lower_body", JobStatus.CANCELED, 0.2)]
+    for category, status, seconds in runs:
+        job, _ = store.reserve(owner="", params={"category": category}, request_hash="h")
+        store.mark_queued(job.id, {})
+        assert store.claim_id(job.id, "w") is not None
+        store.finish(job.id, "w", status, result={"inference_seconds": seconds, "seed": 1})
+        time.sleep(0.002)  # distinct finished_at: the order is by finish time
+    assert store.success_times() == [3.0, 5.0, 7.0]
+    assert store.success_times("upper_body") == [3.0, 7.0]
+    assert store.success_times(limit=2) == [5.0, 7.0]
+    assert store.success_times("lower_body") == []
+    times = table_times(store)
+    assert (times.succeeded, times.failed) == (3, 1)
+    assert times.average() == pytest.approx(5.0)
+    assert times.category_average("upperbody") == pytest.approx(5.0)
+    assert times.recent_performance(2) == {"count": 2, "average": 6.0, "min": 5.0, "max": 7.0}

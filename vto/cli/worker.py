@@ -43,7 +43,8 @@ def build_worker(settings):  # noqa: ANN001, ANN201 - small factory shared with 
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args, queue="celery")
+    args.queue = "celery"  # a worker only makes sense behind the Celery queue
+    settings = settings_from_args(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app, worker = build_worker(settings)
     worker.load_models()

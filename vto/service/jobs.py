@@ -226,6 +226,19 @@ class JobStore:
                     out[status] = int(n)
         return out
 
+    def success_times(self, category: str | None = None, limit: int = 100) -> list[float]:
+        """Run times (``result.inference_seconds``) of the last ``limit`` succeeded jobs, oldest
+        first, optionally of one category. Every worker writes them here, so any process can
+        compute job statistics (Celery workers' in-process metrics never reach the API)."""
+        seconds = jobs.c.result["inference_seconds"].as_float()
+        query = (select(seconds).where(jobs.c.status == JobStatus.SUCCEEDED.value,
+                                       seconds.is_not(None))
+                 .order_by(jobs.c.finished_at.desc()).limit(limit))
+        if category is not None:
+            query = query.where(jobs.c.params["category"].as_string() == category)
+        with self.engine.connect() as conn:
+            return [float(r[0]) for r in conn.execute(query)][::-1]
+
     def ids_with_status(self, status: JobStatus) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(jobs.c.id)

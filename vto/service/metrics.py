@@ -16,7 +16,9 @@ Prometheus names (``vto_`` prefix, base units, no per-job labels)::
                                                      only when torch is loaded and sees CUDA
 
 The seed JSON averages successful jobs only (the seed also counted failures, whose near-zero
-times pulled its average down); failures are counted separately.
+times pulled its average down); failures are counted separately. The API builds it from the job
+table (:func:`table_times`), not from its own observations: Celery workers record their jobs in
+their own processes, and the table is what every engine shares.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
@@ -37,6 +40,9 @@ from prometheus_client.registry import Collector
 
 from vto.core.types import Category, parse_category
 from vto.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from vto.service.jobs import JobStore
 
 JOB_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -129,63 +135,57 @@ class Metrics:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def average_time(self) -> float:
+    def times(self) -> "JobTimes":
+        """What this process observed (the API reads the job table instead: :func:`table_times`)."""
         with self._lock:
-            return statistics.fmean(self._recent) if self._recent else 0.0
+            return JobTimes(recent=list(self._recent),
+                            by_category={k: list(v) for k, v in self._by_category.items()},
+                            succeeded=self._succeeded, failed=self._failed)
+
+    def average_time(self) -> float:
+        return self.times().average()
 
     def category_average(self, category: str) -> float:
-        with self._lock:
-            times = self._by_category.get(_category_name(category))
-            return statistics.fmean(times) if times else 0.0
+        return self.times().category_average(category)
 
     def recent_performance(self, n: int = 10) -> dict[str, float | int]:
-        """The seed's shape: count, average, min, max over the last ``n`` successful jobs."""
-        with self._lock:
-            times = list(self._recent)[-n:] if n > 0 else []
-        if not times:
-            return {"count": 0, "average": 0.0, "min": 0.0, "max": 0.0}
-        return {"count": len(times), "average": statistics.fmean(times),
-                "min": min(times), "max": max(times)}
+        return self.times().recent_performance(n)
 
-    def seed_json(self, queue_depth: int, job_counts: dict[str, int]) -> dict[str, Any]:
+    def seed_json(self, queue_depth: int, job_counts: dict[str, int],
+                  times: "JobTimes | None" = None) -> dict[str, Any]:
         """``GET /metrics``: the seed's document (``success``, ``metrics``, ``timestamp``) plus
         flat keys for new clients (``average_time``, ``category_averages`` keyed by vto's
-        category names, ``recent_performance``, ``queue_depth``, ``jobs``)."""
-        with self._lock:
-            times = list(self._recent)
-            per_category = {k: list(v) for k, v in self._by_category.items()}
-            succeeded, failed = self._succeeded, self._failed
+        category names, ``recent_performance``, ``queue_depth``, ``jobs``). Job statistics come
+        from ``times`` (default: what this process observed)."""
+        t = times if times is not None else self.times()
         uptime = time.time() - self._started
-        total = succeeded + failed
-        average = statistics.fmean(times) if times else 0.0
-        averages = {k: (statistics.fmean(v) if v else 0.0) for k, v in per_category.items()}
-        seed_categories = {}
-        for category in Category:  # the seed's own keys: upperbody, lowerbody, dress
-            samples = per_category.get(category.value, [])
-            seed_categories[category.prompt_word] = {
-                "samples": len(samples), "average_seconds": averages.get(category.value, 0.0)}
+        total = t.succeeded + t.failed
+        averages = {c.value: t.category_average(c.value) for c in Category}
+        seed_categories = {  # the seed's own keys: upperbody, lowerbody, dress
+            c.prompt_word: {"samples": len(t.by_category.get(c.value, [])),
+                            "average_seconds": averages[c.value]} for c in Category}
         return {
             "success": True,
             "metrics": {
                 "uptime_seconds": uptime,
                 "uptime_hours": uptime / 3600,
                 "total_requests": total,
-                "success_count": succeeded,
-                "error_count": failed,
-                "success_rate_percent": succeeded / total * 100 if total else 0,
+                "success_count": t.succeeded,
+                "error_count": t.failed,
+                "success_rate_percent": t.succeeded / total * 100 if total else 0,
                 "processing_times": {
-                    "total_samples": len(times),
-                    "average_seconds": average,
-                    "median_seconds": statistics.median(times) if times else 0.0,
-                    "recent_10": self.recent_performance(10),
-                    "recent_5": self.recent_performance(5),
+                    "total_samples": len(t.recent),
+                    "average_seconds": t.average(),
+                    "median_seconds": statistics.median(t.recent) if t.recent else 0.0,
+                    "recent_10": t.recent_performance(10),
+                    "recent_5": t.recent_performance(5),
                 },
                 "category_performance": seed_categories,
             },
             "timestamp": datetime.now(timezone.utc).isoformat(),
-            "average_time": average,
+            "average_time": t.average(),
             "category_averages": averages,
-            "recent_performance": self.recent_performance(10),
+            "recent_performance": t.recent_performance(10),
             "queue_depth": int(queue_depth),
             "jobs": dict(job_counts),
         }
@@ -193,3 +193,38 @@ class Metrics:
     def render_prometheus(self) -> tuple[bytes, str]:
         """(body, content type) for ``GET /metrics/prometheus``."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class JobTimes:
+    """Run times of successful jobs (oldest first, at most ``HISTORY`` per series) and the
+    number of succeeded and failed jobs: everything the seed JSON says about jobs."""
+
+    recent: list[float] = field(default_factory=list)
+    by_category: dict[str, list[float]] = field(default_factory=dict)
+    succeeded: int = 0
+    failed: int = 0
+
+    def average(self) -> float:
+        return statistics.fmean(self.recent) if self.recent else 0.0
+
+    def category_average(self, category: str) -> float:
+        times = self.by_category.get(_category_name(category))
+        return statistics.fmean(times) if times else 0.0
+
+    def recent_performance(self, n: int = 10) -> dict[str, float | int]:
+        """The seed's shape: count, average, min, max over the last ``n`` successful jobs."""
+        times = self.recent[-n:] if n > 0 else []
+        if not times:
+            return {"count": 0, "average": 0.0, "min": 0.0, "max": 0.0}
+        return {"count": len(times), "average": statistics.fmean(times),
+                "min": min(times), "max": max(times)}
+
+
+def table_times(store: "JobStore", history: int = HISTORY) -> JobTimes:
+    """:class:`JobTimes` from the job table, which every worker (thread or Celery process)
+    writes: the same numbers in both engines, across API restarts and replicas."""
+    counts = store.counts()
+    return JobTimes(recent=store.success_times(limit=history),
+                    by_category={c.value: store.success_times(c.value, history) for c in Category},
+                    succeeded=counts["succeeded"], failed=counts["failed"])

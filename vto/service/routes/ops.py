@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 import vto
 from vto.errors import Unavailable
+from vto.service.jobs import JobStatus
 from vto.service.problems import responses
 from vto.service.routes.deps import State
 from vto.service.routes.schemas import Health
@@ -44,7 +45,7 @@ def ready(state: State) -> JSONResponse:
     depth = state.store.queue_depth()
     if depth >= state.settings.queue_max:
         raise Unavailable("the queue is full", retry_after_s=state.settings.retry_after_s(
-            depth, state.metrics.average_time() or None))
+            depth, state.job_times().average() or None))
     return JSONResponse({"ready": True, "queue_depth": depth})
 
 
@@ -53,7 +54,7 @@ def metrics_json(state: State) -> dict[str, Any]:
     depth = state.store.queue_depth()
     counts = state.store.counts()
     state.metrics.set_queue_depth(depth)
-    return state.metrics.seed_json(depth, counts)
+    return state.metrics.seed_json(depth, counts, state.job_times())
 
 
 @router.get("/metrics/prometheus", response_class=Response, summary="Prometheus exposition",
@@ -61,5 +62,7 @@ def metrics_json(state: State) -> dict[str, Any]:
                              "description": "metrics"}})
 def metrics_prometheus(state: State) -> Response:
     state.metrics.set_queue_depth(state.store.queue_depth())
+    if state.worker is None:  # Celery: jobs run in other processes; the table knows how many
+        state.metrics.set_running(state.store.counts()[JobStatus.RUNNING.value])
     body, content_type = state.metrics.render_prometheus()
     return Response(body, media_type=content_type)
