@@ -27,9 +27,10 @@ import vto
 from vto.service import problems
 from vto.service.catalog import Catalog
 from vto.service.jobs import JobStatus, JobStore
-from vto.service.metrics import Metrics
+from vto.service.metrics import Metrics, table_times
 from vto.service.presets import Presets
 from vto.service.queue import CeleryQueue, EmbeddedQueue, make_queue
+from vto.service.ratelimit import RateLimiter
 from vto.service.routes import garments, jobs, ops, seed
 from vto.service.routes.deps import AppState, hash_key
 from vto.service.service import JobEvents, TryOnService
@@ -74,11 +75,13 @@ def build_state(settings: Settings, engine: Any = None, storage: Storage | None 
                         metrics=metrics, notify=events.publish, webhooks=webhooks)
     service = TryOnService(settings, store, storage, queue, events,
                            garment_image=catalog.image,
-                           average_job_s=lambda: metrics.average_time() or None)
+                           average_job_s=lambda: table_times(store).average() or None)
     state = AppState(settings=settings, store=store, storage=storage, service=service,
                      events=events, catalog=catalog, metrics=metrics,
                      presets=Presets(settings.presets_dir), worker=worker,
-                     key_hashes=[hash_key(k) for k in settings.api_keys])
+                     key_hashes=[hash_key(k) for k in settings.api_keys],
+                     limiter=(RateLimiter(settings.rate_limit_per_min, settings.rate_limit_burst)
+                              if settings.rate_limit_per_min > 0 else None))
     state.queue = queue  # type: ignore[attr-defined]
     state.webhooks = webhooks  # type: ignore[attr-defined]
     return state

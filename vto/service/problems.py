@@ -4,7 +4,7 @@ One handler table (:data:`HANDLERS`) maps exception classes to renderers: every
 :class:`vto.errors.VtoError` (status, type slug and title come from the class), FastAPI's
 request validation errors (422 with ``errors[]``), Starlette/FastAPI ``HTTPException`` (400,
 401, 404, 405, 413 …) and, last, any other exception (500, logged, no details leaked).
-``Unavailable`` and 429 carry ``Retry-After``.
+Errors with a ``retry_after_s`` (``Unavailable``, ``RateLimited``) and 429s carry ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vto.errors import Unavailable, VtoError
+from vto.errors import VtoError
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,9 @@ def error_body(exc: VtoError) -> dict[str, Any]:
 def _vto_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VtoError)
     headers = None
-    if isinstance(exc, Unavailable):
-        headers = {"Retry-After": str(max(1, int(exc.retry_after_s)))}
+    retry_after_s = getattr(exc, "retry_after_s", None)  # Unavailable (503), RateLimited (429)
+    if retry_after_s is not None:
+        headers = {"Retry-After": str(max(1, int(retry_after_s)))}
     extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, bool, list))}
     body = error_body(exc)
     return problem_response(body["status"], body["title"], body["detail"], type_=body["type"],

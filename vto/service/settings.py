@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     sync_timeout_s: float = Field(300.0, gt=0)
     prefer_wait_max_s: float = Field(60.0, ge=0)
     expected_job_s: float = Field(20.0, gt=0)  # Retry-After estimate before any job finished
+    rate_limit_per_min: float = Field(0.0, ge=0)  # job submissions per client a minute; 0 = off
+    rate_limit_burst: int | None = Field(None, ge=1)  # bucket size (default: a minute's worth)
 
     # --- uploads
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024)

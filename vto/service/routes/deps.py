@@ -11,6 +11,8 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from vto.service.jobs import JobStore
+from vto.service.metrics import JobTimes, table_times
+from vto.service.ratelimit import RateLimiter
 from vto.service.service import JobEvents, TryOnService
 from vto.service.settings import Settings
 from vto.service.storage import Storage
@@ -30,6 +32,11 @@ class AppState:
     presets: Any
     worker: Any = None          # the embedded worker (None with Celery)
     key_hashes: list[str] = field(default_factory=list)
+    limiter: RateLimiter | None = None  # job submissions per client (None = unlimited)
+
+    def job_times(self) -> JobTimes:
+        """Job statistics from the job table, which every engine's workers write."""
+        return table_times(self.store)
 
 
 def get_state(request: Request) -> AppState:
@@ -63,6 +70,18 @@ def caller(state: State,
 
 
 Owner = Annotated[str, Depends(caller)]
+
+
+def submitter(request: Request, state: State, owner: Owner) -> str:
+    """The caller's owner id, after taking one submission token from its bucket (429 when
+    empty): per API key, or per client address when the server has no keys."""
+    if state.limiter is not None:
+        client = owner or (request.client.host if request.client else "unknown")
+        state.limiter.check(client)
+    return owner
+
+
+Submitter = Annotated[str, Depends(submitter)]
 
 
 def base_url(request: Request) -> str:

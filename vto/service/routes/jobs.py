@@ -15,7 +15,7 @@ from vto.core.types import Category, Framing, ModelType
 from vto.errors import InvalidInput
 from vto.service.jobs import Job
 from vto.service.problems import responses
-from vto.service.routes.deps import Owner, State, base_url
+from vto.service.routes.deps import Owner, State, Submitter, base_url
 from vto.service.routes.schemas import JobOut
 from vto.service.service import TryOnParams
 
@@ -45,9 +45,9 @@ async def read_upload(upload: UploadFile | None) -> bytes | None:
              responses={200: {"model": JobOut, "description": "finished within Prefer: wait"},
                         202: {"model": JobOut, "description": "accepted; poll Location",
                               "headers": {"Location": {"schema": {"type": "string"}}}},
-                        **responses(400, 401, 404, 409, 413, 415, 422, 503)})
+                        **responses(400, 401, 404, 409, 413, 415, 422, 429, 503)})
 async def create_tryon(
-    request: Request, state: State, owner: Owner,
+    request: Request, state: State, owner: Submitter,
     person_image: Annotated[UploadFile, File(description="photo of the person (JPEG/PNG/WEBP)")],
     garment_image: Annotated[UploadFile | None, File(description="garment photo")] = None,
     garment_id: Annotated[str | None, Form(max_length=64, description="catalog garment id")] = None,

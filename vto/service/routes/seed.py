@@ -24,7 +24,7 @@ from vto.core.types import Category, ModelType, parse_model_type
 from vto.errors import InputNotFound
 from vto.service.jobs import Job, JobStatus
 from vto.service.problems import problem_response, responses
-from vto.service.routes.deps import Owner, State, base_url
+from vto.service.routes.deps import Owner, State, Submitter, base_url
 from vto.service.routes.jobs import job_response, read_upload
 from vto.service.routes.schemas import GenerateOut, VtoOut
 from vto.service.service import TryOnParams
@@ -60,8 +60,8 @@ def _image_url(state: Any, job: Job, index: int, request: Request) -> str:
 
 @router.post("/vto", response_model=VtoOut, summary="Seed: try a catalog garment on (sync)",
              responses={202: {"description": "still running; poll Location"},
-                        **responses(401, 404, 409, 413, 415, 422, 503)})
-async def vto(request: Request, state: State, owner: Owner,
+                        **responses(401, 404, 409, 413, 415, 422, 429, 503)})
+async def vto(request: Request, state: State, owner: Submitter,
               person_image: Annotated[UploadFile, File()],
               clothe_id: Annotated[int, Form(description="garment number as GET /clothes lists")],
               ) -> Any:
@@ -77,14 +77,14 @@ async def vto(request: Request, state: State, owner: Owner,
                               person=await read_upload(person_image))
     if isinstance(outcome, Response):
         return outcome
-    metrics = state.metrics
+    times = await run_in_threadpool(state.job_times)
     return {"success": True, "image_url": _image_url(state, outcome, 0, request),
             "processing_time": round(time.monotonic() - started, 3),
             "clothe_id": garment.int_id, "clothe_name": garment.name,
             "category": garment.category.prompt_word, "model_type": model_type.value,
-            "metrics": {"average_time": metrics.average_time(),
-                        "category_average": metrics.category_average(garment.category.value),
-                        "recent_performance": metrics.recent_performance(5)}}  # the seed reports the last 5
+            "metrics": {"average_time": times.average(),
+                        "category_average": times.category_average(garment.category.value),
+                        "recent_performance": times.recent_performance(5)}}  # the seed reports the last 5
 
 
 @router.get("/clothes", summary="Seed: the garment catalog with integer ids",
@@ -114,8 +114,8 @@ def result(name: Annotated[str, Path(max_length=128)], state: State, owner: Owne
 @router.post("/generate", response_model=GenerateOut,
              summary="Flask dialect: preset person + garment (sync)",
              responses={202: {"description": "still running; poll Location"},
-                        **responses(401, 404, 409, 413, 415, 422, 503)})
-async def generate(request: Request, state: State, owner: Owner,
+                        **responses(401, 404, 409, 413, 415, 422, 429, 503)})
+async def generate(request: Request, state: State, owner: Submitter,
                    modelSelection: Annotated[str, Form(max_length=64)],
                    modelType: Annotated[str, Form(max_length=8)] = "hd",
                    category: Annotated[int, Form(ge=0, le=2)] = 0,
