@@ -406,3 +406,44 @@ def test_s3_storage_outputs_redirect_to_presigned_urls(tmp_path, tiny_checkpoint
             running.stop()
     finally:
         moto.stop()
+
+
+# --- retention --------------------------------------------------------------------------------
+
+def test_retention_deletes_expired_jobs_and_keeps_live_ones(tmp_path, tiny_checkpoint,
+                                                            tiny_engine):
+    """The housekeeper of the running app: a finished job past the retention is gone (404, no
+    stored inputs or results); a job still queued keeps its inputs however old they get."""
+    retention = 3
+    running = start_server(make_settings(tmp_path, tiny_checkpoint, result_retention_s=retention,
+                                         janitor_interval_s=0.2),
+                           SlowEngine(tiny_engine, 0.25))
+    storage = LocalStorage(tmp_path / "data" / "storage")
+    try:
+        running.wait_ready()
+        with running.client() as c:
+            old = c.post("/v1/tryon", files=tryon_files(), data={"n_steps": "1"},
+                         headers={"Prefer": "wait=30"}).json()
+            assert old["status"] == "succeeded", old
+            assert storage.exists(f"results/{old['id']}/0.png")
+            assert storage.exists(f"inputs/{old['id']}/person.png")
+            blocker = c.post("/v1/tryon", files=tryon_files(), data={"n_steps": "20"}).json()
+            waiting = c.post("/v1/tryon", files=tryon_files(), data={"n_steps": "1"}).json()
+            assert waiting["status"] == "queued"
+            deadline = time.monotonic() + retention + 15
+            while c.get(f"/v1/jobs/{old['id']}").status_code != 404:
+                assert time.monotonic() < deadline, "the expired job was never removed"
+                time.sleep(0.1)
+            assert not list(storage.list_keys(f"results/{old['id']}/"))
+            assert not list(storage.list_keys(f"inputs/{old['id']}/"))
+            assert c.get(f"/v1/jobs/{old['id']}/outputs/0").status_code == 404
+            assert c.get(f"/result/{old['id']}_0.png").status_code == 404
+            assert c.get(f"/v1/jobs/{waiting['id']}").json()["status"] == "queued"
+            # it waited longer than the retention behind the slow job, and still runs
+            done = wait_for(c, waiting["id"], timeout_s=60)
+            assert done["status"] == "succeeded", done
+            assert time.time() - running.state.store.get(waiting["id"]).created_at > retention
+            assert c.get(done["outputs"][0]["url"]).status_code == 200
+            assert wait_for(c, blocker["id"])["status"] == "succeeded"
+    finally:
+        running.stop()

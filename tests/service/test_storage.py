@@ -127,6 +127,15 @@ def test_janitor_keeps_young_objects():
     assert [k for k, _ in storage.list_keys("results/")] == ["results/b/0.png"]
 
 
+def test_janitor_spares_what_keep_names():
+    storage = MemoryStorage(clock=lambda: 0.0)
+    storage.put("inputs/waiting/person.png", b"p", "image/png")
+    storage.put("inputs/done/person.png", b"p", "image/png")
+    janitor = Janitor(storage, retention_s=60)
+    assert janitor.sweep(now=3600, keep=lambda key: key.split("/")[1] == "waiting") == 1
+    assert [k for k, _ in storage.list_keys("inputs/")] == ["inputs/waiting/person.png"]
+
+
 # --- adapter specifics ----------------------------------------------------------------------
 
 def test_local_writes_are_atomic_and_stay_under_root(tmp_path):

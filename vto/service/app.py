@@ -123,7 +123,7 @@ class Housekeeper:
 
     def _run(self) -> None:
         settings = self.state.settings
-        next_sweep = time.monotonic() + 5.0
+        next_sweep = time.monotonic() + min(5.0, settings.janitor_interval_s)
         while not self._stop.wait(max(settings.poll_s, 1.0)):
             try:
                 requeued, _ = self.state.store.recover()
@@ -139,7 +139,9 @@ class Housekeeper:
                 log.exception("housekeeping failed")
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete jobs (rows, inputs, results) past retention, and stale reservations."""
+        """Delete jobs (rows, inputs, results) finished longer than the retention ago, stale
+        reservations, and stored objects older than the retention that belong to no live job
+        (a job waiting in a long queue keeps its inputs however old they are)."""
         now = time.time() if now is None else now
         store, storage = self.state.store, self.state.storage
         removed = 0
@@ -149,7 +151,10 @@ class Housekeeper:
             storage.delete_prefix(f"inputs/{job.id}/")
             store.delete(job.id)
             removed += 1
-        removed += self.janitor.sweep(now)
+        live = {job_id for status in (JobStatus.ACCEPTING, JobStatus.QUEUED, JobStatus.RUNNING)
+                for job_id in store.ids_with_status(status)}
+        # keys are results/{job_id}/… and inputs/{job_id}/…
+        removed += self.janitor.sweep(now, keep=lambda key: key.split("/")[1] in live)
         if removed:
             log.info("retention: removed %d expired jobs/objects", removed)
         return removed
@@ -189,6 +194,7 @@ def create_app(settings: Settings, engine: Any = None, *, storage: Storage | Non
         state = build_state(settings, engine, storage)
         app.state.vto = state
         housekeeper = Housekeeper(state)
+        app.state.housekeeper = housekeeper
         if state.worker is not None:
             state.worker.start(state.queue)  # type: ignore[attr-defined]
         housekeeper.start()

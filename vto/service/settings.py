@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=20)
     lease_s: float = Field(60.0, gt=0)
     poll_s: float = Field(0.5, gt=0)
-    result_retention_s: int = Field(24 * 3600, ge=60)
+    result_retention_s: int = Field(24 * 3600, ge=1)
     janitor_interval_s: float = Field(300.0, gt=0)
     sync_timeout_s: float = Field(300.0, gt=0)
     prefer_wait_max_s: float = Field(60.0, ge=0)

@@ -381,8 +381,10 @@ class Janitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def sweep(self, now: datetime | float | None = None) -> int:
-        """Delete what has expired at ``now`` (default: the current time); returns the count."""
+    def sweep(self, now: datetime | float | None = None,
+              keep: Callable[[str], bool] | None = None) -> int:
+        """Delete what has expired at ``now`` (default: the current time), except the keys for
+        which ``keep`` is true (e.g. inputs of a job still waiting); returns the count."""
         if now is None:
             now_ts = time.time()
         elif isinstance(now, datetime):
@@ -392,7 +394,8 @@ class Janitor:
         cutoff = datetime.fromtimestamp(now_ts, timezone.utc) - timedelta(seconds=self.retention_s)
         removed = 0
         for prefix in self.prefixes:
-            expired = [key for key, modified in self.storage.list_keys(prefix) if modified < cutoff]
+            expired = [key for key, modified in self.storage.list_keys(prefix)
+                       if modified < cutoff and not (keep is not None and keep(key))]
             for key in expired:
                 self.storage.delete(key)
             removed += len(expired)
