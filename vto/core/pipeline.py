@@ -171,8 +171,10 @@ class OOTDPipeline:
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """PIL RGB -> (1, 3, H, W) in [-1, 1], as diffusers' VaeImageProcessor.preprocess."""
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        tensor = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)[None] / 255.0
+        # NHWC memory seen as NCHW, as diffusers builds it: the convolutions then pick the same
+        # (channels-last) kernels as the original's, which keeps the latents bitwise closer.
+        tensor = torch.from_numpy(pixels).permute(0, 3, 1, 2)
         return (2.0 * tensor - 1.0).to(self.device, self.dtype)
 
     def prepare_mask(self, mask: Image.Image, latent_hw: tuple[int, int]) -> torch.Tensor:
