@@ -180,7 +180,32 @@ def test_add_refuses_non_images_and_bombs(catalog_dir):
     Image.new("L", (9000, 10)).save(buffer, "PNG")
     with pytest.raises(ImageTooLarge):
         catalog.add(buffer.getvalue(), "wide-shirt.png")
+    with pytest.raises(ImageTooLarge):  # the pixel cap is checked before decoding
+        catalog.add(_png_header(30_000, 30_000), "huge-shirt.png")
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:])
+    with pytest.raises(InvalidImage, match="animated"):
+        catalog.add(buffer.getvalue(), "blinking-shirt.webp")
+    truncated = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(truncated, "JPEG")
+    with pytest.raises(InvalidImage):
+        catalog.add(truncated.getvalue()[:200], "cut-shirt.jpg")
     assert len(catalog.list()) == 5
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG claiming ``width``x``height`` with almost no pixel data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                               0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
 
 
 def test_exif_orientation_is_applied():

@@ -24,19 +24,19 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from vto.core.images import SERVICE_FORMATS, open_image
 from vto.core.types import Category, ModelType, parse_category
 from vto.errors import ImageTooLarge, InputNotFound, InvalidImage, InvalidInput
+from vto.service.storage import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -114,40 +114,21 @@ class Garment:
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str]:
     """Decode JPEG/PNG/WEBP bytes into an upright RGB image; returns (image, source format).
 
-    Size is checked before pixels are decoded (decompression bombs); transparent pixels become
-    white, the usual background of catalog garment photos.
+    :func:`vto.core.images.open_image` decodes (format allowlist, pixel cap checked before the
+    pixels are decoded, EXIF orientation, transparency onto white, the usual background of
+    catalog garment photos); the catalog is stricter still: ``MAX_SIDE`` per side, no animations.
     """
-    try:
-        probe = Image.open(io.BytesIO(data), formats=["JPEG", "PNG", "WEBP"])
-        width, height = probe.size
-        if width * height > max_pixels or max(width, height) > MAX_SIDE:
-            raise ImageTooLarge(f"image is {width}x{height}; the limit is {max_pixels} pixels "
-                                f"and {MAX_SIDE} per side")
-        source_format = probe.format or "PNG"
-        probe.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
-        raise InvalidImage(f"not a JPEG, PNG or WEBP image ({exc})") from None
-    if getattr(probe, "n_frames", 1) > 1:
+    image = open_image(data, max_pixels=max_pixels, formats=SERVICE_FORMATS,
+                       name="the garment image")
+    with Image.open(io.BytesIO(data), formats=list(SERVICE_FORMATS)) as header:  # header only
+        source_format = header.format or "PNG"
+        frames = getattr(header, "n_frames", 1)
+    if frames > 1:
         raise InvalidImage("animated images are not accepted")
-    image = ImageOps.exif_transpose(probe)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        image = flat
-    return image.convert("RGB"), source_format
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if max(image.size) > MAX_SIDE:
+        raise ImageTooLarge(f"the garment image is {image.width}x{image.height}; the limit is "
+                            f"{MAX_SIDE} per side")
+    return image, source_format
 
 
 class Catalog:
@@ -235,7 +216,7 @@ class Catalog:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=85)
         thumbs.mkdir(exist_ok=True)
-        _write_atomic(cached, buffer.getvalue())
+        write_atomic(cached, buffer.getvalue())
         return buffer.getvalue()
 
     # --- writing ------------------------------------------------------------------------------
@@ -263,8 +244,8 @@ class Catalog:
                 sidecar["category"] = chosen.value
                 sidecar["category_source"] = "form"
             # Sidecar first: the image appearing is what makes the garment visible.
-            _write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
-            _write_atomic(self.root / f"{garment_id}{suffix}", buffer.getvalue())
+            write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
+            write_atomic(self.root / f"{garment_id}{suffix}", buffer.getvalue())
             self.reload()
             return self._by_id[garment_id]
 

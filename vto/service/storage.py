@@ -83,9 +83,21 @@ class Storage(Protocol):
 
 # --- local directory ------------------------------------------------------------------------
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path`` and rename it into place (``os.replace``),
+    so a reader never sees half a file. The temp name starts with a dot (hidden from listings)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class LocalStorage:
-    """Keys are files under ``root``. Writes go to a temp file in the same directory and are
-    renamed into place (``os.replace``), so a reader never sees half a file."""
+    """Keys are files under ``root``, written with :func:`write_atomic`."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).resolve()
@@ -104,14 +116,7 @@ class LocalStorage:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     def get(self, key: str) -> bytes:
         try:
