@@ -4,7 +4,8 @@
 A job submitted over HTTP (with a user mask: the real pose detector finds nobody on tiny
 weights) succeeds; then a worker is killed with SIGKILL in the middle of a job, a new worker
 starts, and the job is re-run (lease recovery re-sends it) and finishes with its output stored
-exactly once. /metrics is computed from the job table, so the worker's job shows up there.
+exactly once. /metrics is computed from the job table, and the API's Prometheus job metrics are
+fed from it, so the workers' jobs show up in both.
 
 Isolation: a database of its own (created and dropped here), a dedicated Redis db and a unique
 Celery queue name whose keys are removed afterwards.
@@ -130,6 +131,26 @@ def wait_job(client: httpx.Client, job_id: str, procs: Processes, timeout_s: flo
     raise AssertionError(f"job {job_id} never reached {statuses}: {job}\n{procs.tail()}")
 
 
+def prometheus(client: httpx.Client) -> dict[tuple[str, tuple], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics/prometheus").text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def wait_finished_total(client: httpx.Client, n: int, timeout_s: float = 10) -> dict:
+    """The API's Prometheus view once it counted ``n`` succeeded jobs (its housekeeper reads
+    the table about once a second)."""
+    key = ("vto_jobs_finished_total", (("status", "succeeded"),))
+    deadline = time.monotonic() + timeout_s
+    while (samples := prometheus(client)).get(key, 0) < n:
+        assert time.monotonic() < deadline, samples.get(key)
+        time.sleep(0.2)
+    assert samples[key] == n
+    return samples
+
+
 def wait_ready(client: httpx.Client, procs: Processes, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -166,6 +187,9 @@ def test_celery_worker_runs_jobs_and_a_killed_worker_s_job_reruns_once(
         assert seed["recent_performance"]["count"] == 1, seed
         assert seed["category_averages"]["upper_body"] > 0
         assert seed["metrics"]["success_count"] == 1 and seed["jobs"]["succeeded"] == 1
+        samples = wait_finished_total(client, 1)
+        labels = (("category", "upper_body"), ("model_type", "hd"))
+        assert samples[("vto_job_seconds_count", labels)] == 1
 
         slow = client.post("/v1/tryon", files=tryon_files(), data={"n_steps": "12"}).json()
         deadline = time.monotonic() + 60
@@ -192,6 +216,8 @@ def test_celery_worker_runs_jobs_and_a_killed_worker_s_job_reruns_once(
         assert client.get(done["outputs"][0]["url"]).status_code == 200
         seed = client.get("/metrics").json()
         assert seed["recent_performance"]["count"] == 2 and seed["jobs"]["succeeded"] == 2
+        samples = wait_finished_total(client, 2)  # the killed attempt is not a finished job
+        assert samples[("vto_jobs_running", ())] == 0
     finally:
         procs.stop_all()
         client.close()

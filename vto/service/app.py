@@ -42,6 +42,7 @@ from vto.service.worker import Worker, make_engine
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "web"
+OBSERVE_WINDOW_S = 120.0  # how late a worker's finish may reach the table and still be counted
 
 
 def make_storage_for(settings: Settings) -> Storage:
@@ -102,11 +103,16 @@ def _safe_classifier(classify: Any) -> Any:
 
 class Housekeeper:
     """Background upkeep: expired leases (and, with Celery, re-sending queued jobs) every
-    ``poll``; retention of job rows, results and inputs every ``janitor_interval_s``."""
+    ``poll``; retention of job rows, results and inputs every ``janitor_interval_s``.
+
+    With Celery it also feeds this process's Prometheus job metrics from the job table: the
+    workers observe their jobs in their own processes, which nobody scrapes.
+    """
 
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.janitor = Janitor(state.storage, state.settings.result_retention_s)
+        self._observed: dict[str, float] | None = None  # job id -> finished_at (Celery only)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vto-housekeeper", daemon=True)
 
@@ -115,6 +121,9 @@ class Housekeeper:
         if isinstance(queue, CeleryQueue):  # messages may have been lost while we were down
             for job_id in self.state.store.ids_with_status(JobStatus.QUEUED):
                 _resend(queue, job_id)
+        if self.state.worker is None:  # jobs finished before we started are not ours to count
+            self._observed = {job.id: job.finished_at or 0.0 for job in
+                              self.state.store.finished_since(time.time() - OBSERVE_WINDOW_S)}
         self._thread.start()
 
     def stop(self) -> None:
@@ -132,11 +141,31 @@ class Housekeeper:
                     self.state.events.publish(job_id)
                     _resend(queue, job_id)
                 self.state.metrics.set_queue_depth(self.state.store.queue_depth())
+                self.observe_finished()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + settings.janitor_interval_s
                     self.sweep()
             except Exception:
                 log.exception("housekeeping failed")
+
+    def observe_finished(self) -> None:
+        """Record jobs other processes finished in the last ``OBSERVE_WINDOW_S`` (a window, not
+        a watermark: a finish may commit later than its timestamp says), each once."""
+        if self._observed is None:
+            return
+        cutoff = time.time() - OBSERVE_WINDOW_S
+        for job in self.state.store.finished_since(cutoff):
+            if job.id in self._observed:
+                continue
+            self._observed[job.id] = job.finished_at or 0.0
+            if job.status is JobStatus.CANCELED:  # as the worker does: not a failure
+                continue
+            error_type = str((job.error or {}).get("type", "unknown"))
+            self.state.metrics.observe(
+                str(job.params.get("category")), str(job.params.get("model_type")),
+                float((job.result or {}).get("inference_seconds") or 0.0),
+                job.status is JobStatus.SUCCEEDED, error_type.removeprefix(problems.TYPE_BASE))
+        self._observed = {k: v for k, v in self._observed.items() if v >= cutoff}
 
     def sweep(self, now: float | None = None) -> int:
         """Delete jobs (rows, inputs, results) finished longer than the retention ago, stale

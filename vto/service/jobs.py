@@ -239,6 +239,13 @@ class JobStore:
         with self.engine.connect() as conn:
             return [float(r[0]) for r in conn.execute(query)][::-1]
 
+    def finished_since(self, after: float) -> list[Job]:
+        """Terminal jobs with ``finished_at >= after``, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs).where(jobs.c.finished_at >= after)
+                                .order_by(jobs.c.finished_at)).all()
+        return [Job.from_row(row) for row in rows]
+
     def ids_with_status(self, status: JobStatus) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(jobs.c.id)
