@@ -447,3 +447,42 @@ def test_retention_deletes_expired_jobs_and_keeps_live_ones(tmp_path, tiny_check
             assert wait_for(c, blocker["id"])["status"] == "succeeded"
     finally:
         running.stop()
+
+
+def test_celery_api_counts_jobs_that_workers_finished(tmp_path, tiny_checkpoint):
+    """With Celery the API's Prometheus job metrics come from the job table: every job finished
+    after the API started, once; canceled jobs are no failures."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from vto.service.app import Housekeeper, build_state
+    from vto.service.jobs import JobStatus
+
+    state = build_state(make_settings(tmp_path, tiny_checkpoint, queue="celery"))
+    store = state.store
+
+    def finish(status: JobStatus, **kw) -> None:
+        job, _ = store.reserve(owner="", request_hash="h",
+                               params={"category": "dress", "model_type": "dc"})
+        store.mark_queued(job.id, {})
+        store.claim_id(job.id, "w")
+        store.finish(job.id, "w", status, **kw)
+
+    finish(JobStatus.SUCCEEDED, result={"inference_seconds": 2.0})  # before the API started
+    housekeeper = Housekeeper(state)
+    housekeeper.start()
+    housekeeper.stop()
+    finish(JobStatus.SUCCEEDED, result={"inference_seconds": 4.0})
+    finish(JobStatus.FAILED, error={"type": "urn:vto:problem:no-person-detected"})
+    finish(JobStatus.CANCELED)
+    housekeeper.observe_finished()
+    housekeeper.observe_finished()
+    body, _ = state.metrics.render_prometheus()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(body.decode())
+               for s in family.samples}
+    assert samples[("vto_jobs_finished_total", (("status", "succeeded"),))] == 1
+    assert samples[("vto_jobs_finished_total", (("status", "failed"),))] == 1
+    assert samples[("vto_job_failures_total", (("reason", "no-person-detected"),))] == 1
+    assert samples[("vto_job_seconds_sum", (("category", "dress"), ("model_type", "dc")))] == 4.0
+    state.queue.close()
+    store.close()
