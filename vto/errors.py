@@ -15,6 +15,7 @@ and exits non-zero.
     ├── DownloadError             502  weights could not be fetched (no network, auth, …)
     ├── Cancelled                 409  a job's step callback asked to stop
     ├── Conflict                  409  e.g. an idempotency key still in flight
+    ├── RateLimited               429  too many submissions from one client (carries Retry-After)
     └── Unavailable               503  queue full / models not loaded yet (carries Retry-After)
 """
 
@@ -104,6 +105,16 @@ class Conflict(VtoError):
     status = 409
     problem = "conflict"
     title = "Conflict"
+
+
+class RateLimited(VtoError):
+    status = 429
+    problem = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: int, **extra: object) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(VtoError):

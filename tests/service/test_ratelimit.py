@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.service.conftest import make_settings, start_server, tryon_files
-from vto.service.ratelimit import RateLimited, RateLimiter
+from vto.errors import RateLimited
+from vto.service.ratelimit import RateLimiter
 
 
 class Clock:

@@ -15,17 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from vto.errors import VtoError
-
-
-class RateLimited(VtoError):
-    status = 429
-    problem = "rate-limited"
-    title = "Too many requests"
-
-    def __init__(self, detail: str, retry_after_s: int, **extra: object) -> None:
-        super().__init__(detail, **extra)
-        self.retry_after_s = retry_after_s
+from vto.errors import RateLimited
 
 
 class RateLimiter:
