@@ -119,7 +119,10 @@ class OOTDPipeline:
         hf_logging.disable_progress_bar()
         diffusers_logging.set_verbosity_error()  # "no safetensors, using .bin": the release is .bin
         try:
-            vae = AutoencoderKL.from_pretrained(ckpt.ootd / "vae", torch_dtype=dtype)
+            vae_dir = ckpt.ootd / "vae"  # the release ships .bin; a converted tree may have safetensors
+            vae = AutoencoderKL.from_pretrained(
+                vae_dir, torch_dtype=dtype,
+                use_safetensors=(vae_dir / "diffusion_pytorch_model.safetensors").is_file())
             unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part), torch_dtype=dtype)
                      for part in ("unet_garm", "unet_vton")]
             # Both CLIP encoders run in fp32, as in the original; the prompt is cast afterwards.
