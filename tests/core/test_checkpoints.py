@@ -126,3 +126,13 @@ def test_download_without_network_fails_with_one_clear_error(tmp_path, monkeypat
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(DownloadError, match="could not download .* and run the command again"):
         checkpoints.download(CheckpointDir(tmp_path / "ck"), [ModelType.HD], progress=False)
+
+
+def test_pose_and_parsing_files_are_checked_with_the_fix(tiny_checkpoint, tmp_path):
+    from vto.core.preprocess import Preprocessor
+
+    broken = CheckpointDir(tmp_path / "ck")
+    shutil.copytree(tiny_checkpoint.root, broken.root)
+    (broken.root / "openpose" / "ckpts" / "body_pose_model.pth").unlink()
+    with pytest.raises(CheckpointError, match=r"openpose/ckpts/body_pose_model.pth; get them with 'vto download"):
+        Preprocessor(broken.root).load()

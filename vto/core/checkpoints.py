@@ -107,10 +107,16 @@ class CheckpointDir:
             raise CheckpointError(
                 f"checkpoint directory {self.root} does not exist; get the weights with "
                 f"'vto download --dir {self.root}'")
-        missing = self.missing(model_types, preprocessing)
+        self._raise_missing(self.missing(model_types, preprocessing),
+                            "all" if len(model_types) != 1 else model_types[0].value)
+
+    def verify_preprocessing(self) -> None:
+        """The pose and parsing models alone (what `vto mask` and the automatic mask need)."""
+        self._raise_missing([f for f in _PREPROCESS_FILES if not (self.root / f).is_file()], "hd")
+
+    def _raise_missing(self, missing: list[str], which: str) -> None:
         if missing:
             shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-            which = "all" if len(model_types) != 1 else model_types[0].value
             raise CheckpointError(
                 f"checkpoint directory {self.root} is missing {len(missing)} file(s): {shown}; "
                 f"get them with 'vto download --dir {self.root} --model {which}'",

@@ -31,6 +31,7 @@ from vto.core.masking import get_mask_location
 from vto.core.openpose import BodyPoseDetector, Person, keypoints_dict
 from vto.core.parsing import HumanParser
 from vto.core.persons import check_person
+from vto.core.checkpoints import CheckpointDir
 from vto.core.types import (Category, Framing, ModelType, check_combination, parse_category,
                             parse_model_type)
 from vto.errors import InvalidInput
@@ -72,6 +73,7 @@ class Preprocessor:
     def _need_root(self) -> Path:
         if self.root is None:
             raise InvalidInput("no checkpoint directory given for pose detection and parsing")
+        CheckpointDir(self.root).verify_preprocessing()  # names the files and the fix
         return self.root
 
     def _pose(self) -> KeypointSource:
