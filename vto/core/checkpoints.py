@@ -110,9 +110,13 @@ class CheckpointDir:
         self._raise_missing(self.missing(model_types, preprocessing),
                             "all" if len(model_types) != 1 else model_types[0].value)
 
-    def verify_preprocessing(self) -> None:
-        """The pose and parsing models alone (what `vto mask` and the automatic mask need)."""
-        self._raise_missing([f for f in _PREPROCESS_FILES if not (self.root / f).is_file()], "hd")
+    def verify_preprocessing(self, part: str | None = None) -> None:
+        """The pose and/or parsing models alone (what `vto mask` and the automatic mask need).
+
+        ``part``: "openpose" or "humanparsing" to check only that model's files.
+        """
+        files = [f for f in _PREPROCESS_FILES if part is None or f.startswith(part + "/")]
+        self._raise_missing([f for f in files if not (self.root / f).is_file()], "hd")
 
     def _raise_missing(self, missing: list[str], which: str) -> None:
         if missing:

@@ -70,24 +70,24 @@ class Preprocessor:
         self._label_source = label_source
         self._lock = threading.Lock()
 
-    def _need_root(self) -> Path:
+    def _need_root(self, part: str) -> Path:
         if self.root is None:
             raise InvalidInput("no checkpoint directory given for pose detection and parsing")
-        CheckpointDir(self.root).verify_preprocessing()  # names the files and the fix
+        CheckpointDir(self.root).verify_preprocessing(part)  # names the files and the fix
         return self.root
 
     def _pose(self) -> KeypointSource:
         with self._lock:
             if self._keypoint_source is None:
                 self._keypoint_source = BodyPoseDetector.from_checkpoint(
-                    self._need_root() / BODY_MODEL, self.device)
+                    self._need_root("openpose") / BODY_MODEL, self.device)
             return self._keypoint_source
 
     def _parser(self) -> LabelSource:
         with self._lock:
             if self._label_source is None:
                 self._label_source = HumanParser.from_checkpoint(
-                    self._need_root() / PARSING_DIR, self.device)
+                    self._need_root("humanparsing") / PARSING_DIR, self.device)
             return self._label_source
 
     def load(self) -> None:
