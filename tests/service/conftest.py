@@ -126,6 +126,24 @@ def start_server(settings: Settings, engine: Any = None, **kw: Any) -> RunningSe
     return RunningServer(f"http://127.0.0.1:{port}", app, server, thread)
 
 
+def wait_ready(client: httpx.Client, process: Any, describe: Any, timeout_s: float = 90) -> None:
+    """Poll GET /ready of a server running in ``process`` (a Popen) until it answers 200.
+
+    ``describe()`` gives the text to fail with (e.g. the tail of the server's log) when the
+    process dies or the time runs out; it must not block.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, describe()
+        try:
+            if client.get("/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server not ready\n" + describe())
+
+
 def wait_for(client: httpx.Client, job_id: str, timeout_s: float = 60,
              statuses: tuple[str, ...] = ("succeeded", "failed", "canceled")) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s

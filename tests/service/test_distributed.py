@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import free_port, tryon_files
+from tests.service.conftest import free_port, tryon_files, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -151,26 +151,13 @@ def wait_finished_total(client: httpx.Client, n: int, timeout_s: float = 10) -> 
     return samples
 
 
-def wait_ready(client: httpx.Client, procs: Processes, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert procs.procs[0].poll() is None, procs.tail()
-        try:
-            if client.get("/ready").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("API not ready\n" + procs.tail())
-
-
 def test_celery_worker_runs_jobs_and_a_killed_worker_s_job_reruns_once(
         tmp_path, tiny_checkpoint, database, celery_queue):
     procs = Processes(tmp_path, tiny_checkpoint.root, database, celery_queue)
     client = httpx.Client(base_url=f"http://127.0.0.1:{procs.port}", timeout=30)
     try:
         procs.start("serve", "--queue", "celery", "--port", str(procs.port))
-        wait_ready(client, procs)
+        wait_ready(client, procs.procs[0], procs.tail, timeout_s=60)
         worker = procs.start("worker")
 
         started = time.monotonic()

@@ -66,6 +66,18 @@ def _arm_image(points: list[np.ndarray], shoulder: np.ndarray, line_width: int,
     return image
 
 
+def _arm_mask(shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray, parsed_arm: np.ndarray,
+              line_width: int, size: tuple[int, int], original_uint16_wrap: bool,
+              from_shoulder: bool) -> np.ndarray:
+    """One arm's region: a stroke to the wrist pushed 20% past it, or, when the wrist is
+    "missing" (at (<=1, <=1)), the parsed arm itself."""
+    if wrist[0] <= 1.0 and wrist[1] <= 1.0:
+        return parsed_arm
+    wrist = elbow + 1.2 * (wrist - elbow)
+    points = [shoulder, elbow, wrist] if from_shoulder else [wrist, elbow, shoulder]
+    return np.asarray(_arm_image(points, shoulder, line_width, size, original_uint16_wrap)) != 0
+
+
 def _pose_array(keypoints: dict | Sequence) -> np.ndarray:
     data = keypoints["pose_keypoints_2d"] if isinstance(keypoints, dict) else keypoints
     return np.array(data, dtype=np.float64).reshape((-1, 2))
@@ -101,23 +113,12 @@ def get_mask_location(model_type: ModelType | str, category: Category | str,
     arm_left = arm_right = np.zeros(labels.shape, bool)
     if category in (Category.DRESS, Category.UPPER_BODY):
         line_width = int(ARM_WIDTH[model_type] / 512 * height)
-        shoulder_r, elbow_r, wrist_r = pose[2], pose[3], pose[4]
-        shoulder_l, elbow_l, wrist_l = pose[5], pose[6], pose[7]
-        # A wrist at (<=1, <=1) is "missing": the parsed arm itself stands in for the stroke.
-        if wrist_r[0] <= 1.0 and wrist_r[1] <= 1.0:
-            arm_right = arms_right
-        else:
-            wrist_r = elbow_r + 1.2 * (wrist_r - elbow_r)
-            arm_right = np.asarray(_arm_image([shoulder_r, elbow_r, wrist_r], shoulder_r,
-                                              line_width, (width, height),
-                                              original_uint16_wrap)) != 0
-        if wrist_l[0] <= 1.0 and wrist_l[1] <= 1.0:
-            arm_left = arms_left
-        else:
-            wrist_l = elbow_l + 1.2 * (wrist_l - elbow_l)
-            arm_left = np.asarray(_arm_image([wrist_l, elbow_l, shoulder_l], shoulder_l,
-                                             line_width, (width, height),
-                                             original_uint16_wrap)) != 0
+        size = (width, height)
+        # The original strokes the right arm shoulder->wrist and the left one wrist->shoulder.
+        arm_right = _arm_mask(pose[2], pose[3], pose[4], arms_right, line_width, size,
+                              original_uint16_wrap, from_shoulder=True)
+        arm_left = _arm_mask(pose[5], pose[6], pose[7], arms_left, line_width, size,
+                             original_uint16_wrap, from_shoulder=False)
         hands = (~arm_left & arms_left) | (~arm_right & arms_right)
         fixed = fixed | hands
 

@@ -38,11 +38,6 @@ class Category(str, enum.Enum):
         """The text the original feeds the dc text encoder ('upperbody', 'lowerbody', 'dress')."""
         return {"upper_body": "upperbody", "lower_body": "lowerbody", "dress": "dress"}[self.value]
 
-    @property
-    def mask_name(self) -> str:
-        """The name the original's get_mask_location uses ('upper_body', 'lower_body', 'dresses')."""
-        return {"upper_body": "upper_body", "lower_body": "lower_body", "dress": "dresses"}[self.value]
-
 
 class Framing(str, enum.Enum):
     """How the person photo is brought to the model's working size and back.

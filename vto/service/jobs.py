@@ -319,16 +319,6 @@ class JobStore:
                 .values(**values).returning(*jobs.c)).first()
         return Job.from_row(row) if row is not None else None
 
-    def fail_unclaimable(self, job_id: str, error: dict[str, Any]) -> Job | None:
-        """Fail a queued job without running it (e.g. its inputs vanished)."""
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                update(jobs).where(jobs.c.id == job_id,
-                                   jobs.c.status == JobStatus.QUEUED.value)
-                .values(status=JobStatus.FAILED.value, error=error, finished_at=time.time(),
-                        version=jobs.c.version + 1).returning(*jobs.c)).first()
-        return Job.from_row(row) if row is not None else None
-
     # --- client side --------------------------------------------------------------------------
     def request_cancel(self, job_id: str) -> Job | None:
         """Queued → canceled at once; running → the cancel flag (the worker stops at its next
