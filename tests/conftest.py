@@ -14,8 +14,8 @@ EXAMPLES = SHARED / "examples"
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """A tiny random checkpoint in the published layout (vto.core.tiny), shared by all tests."""
-    from vto.core.tiny import write_tiny_checkpoint
+    """A tiny random checkpoint in the published layout (vto.dev.tiny), shared by all tests."""
+    from vto.dev.tiny import write_tiny_checkpoint
 
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "checkpoints", seed=0)
 

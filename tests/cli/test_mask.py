@@ -8,10 +8,10 @@ import json
 import pytest
 from PIL import Image
 
-from tests.core.test_masking import body_keypoints, body_labels
+from tests.core.preprocess.test_masking import body_keypoints, body_labels
 from vto.cli.main import main
-from vto.core.masking import get_mask_location
-from vto.core.parsing import to_palette_image
+from vto.core.preprocess.masking import get_mask_location
+from vto.core.preprocess.parsing import to_palette_image
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from vto.core import checkpoints
 from vto.core.checkpoints import CheckpointDir, resolve_checkpoints
-from vto.core.pipeline import OOTDPipeline
+from vto.core.models.ootd.pipeline import OOTDPipeline
 from vto.core.types import ModelType
 from vto.errors import CheckpointError, DownloadError
 
@@ -45,7 +45,7 @@ def test_tiny_checkpoint_has_the_published_layout(tiny_checkpoint):
 
 
 def test_tiny_checkpoint_is_deterministic(tiny_checkpoint, tmp_path):
-    from vto.core.tiny import write_tiny_checkpoint
+    from vto.dev.tiny import write_tiny_checkpoint
 
     again = write_tiny_checkpoint(tmp_path / "again", seed=0)
     rel = "ootd/ootd_dc/checkpoint-36000/unet_vton/diffusion_pytorch_model.safetensors"
@@ -129,7 +129,7 @@ def test_download_without_network_fails_with_one_clear_error(tmp_path, monkeypat
 
 
 def test_pose_and_parsing_files_are_checked_with_the_fix(tiny_checkpoint, tmp_path):
-    from vto.core.preprocess import Preprocessor
+    from vto.core.preprocess.prepare import Preprocessor
 
     broken = CheckpointDir(tmp_path / "ck")
     shutil.copytree(tiny_checkpoint.root, broken.root)

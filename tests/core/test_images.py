@@ -11,8 +11,8 @@ from PIL import Image
 
 from vto.core.images import SERVICE_FORMATS, open_image, open_mask, to_rgb
 from vto.errors import ImageTooLarge, InputNotFound, InvalidImage
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "examples"
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

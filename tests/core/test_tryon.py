@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vto.core.pipeline import OOTDPipeline
+from vto.core.models.ootd.pipeline import OOTDPipeline
 from vto.core.tryon import TryOnEngine, TryOnRequest, parse_dtype, parse_size, resolve_device
 from vto.core.types import Category, Framing, ModelType
 from vto.errors import InvalidInput, NoPersonFound

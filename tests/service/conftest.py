@@ -163,7 +163,7 @@ POSE = [(192, 80), (192, 130), (140, 135), (125, 210), (120, 280), (244, 135), (
 
 def fixed_pose(image: Image.Image) -> list:
     """Keypoint source for tiny random weights (which find nobody): one standing person."""
-    from vto.core.openpose import Person
+    from vto.core.preprocess.openpose import Person
 
     return [Person(keypoints=[(float(x), float(y)) for x, y in POSE], part_scores=[0.9] * 18,
                    score=16.2, n_parts=18)]

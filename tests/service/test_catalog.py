@@ -13,8 +13,9 @@ from PIL import Image, ImageStat
 from vto.core.types import Category
 from vto.errors import ImageTooLarge, InputNotFound, InvalidImage
 from vto.service.catalog import Catalog, category_from_filename, decode_image, make_id
+from tests.conftest import EXAMPLES as SHARED_EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "examples" / "garment"
+EXAMPLES = SHARED_EXAMPLES / "garment"
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ environment through ``original_driver.py`` (see README.md beside this file). Sec
             working size, and the original's "warm" second call. PASS: every pixel within 1.
             Also reports max |Δ| of intermediates (prompt embeds, garment latents and
             features, per-step scheduler input/output, final latents) and of the loaded weights.
-* mask    — vto.core.masking.get_mask_location vs run/utils_ootd.get_mask_location on
+* mask    — vto.core.preprocess.masking.get_mask_location vs run/utils_ootd.get_mask_location on
             synthetic label maps and keypoints for every (model type, category): PASS = pixel
             identical with original_uint16_wrap=True; cases where vto's default (the fix)
             differs are listed separately.
-* pose    — vto.core.openpose vs preprocess/openpose: raw network outputs, candidate/subset
+* pose    — vto.core.preprocess.openpose vs preprocess/openpose: raw network outputs, candidate/subset
             and the wrapper's keypoints, on the tiny checkpoint's random weights (nobody is
             found) and on a hand-designed network that finds real people (designed_openpose.py).
-* parsing — vto.core.parsing.HumanParser vs preprocess/humanparsing: label maps (exact) and
+* parsing — vto.core.preprocess.parsing.HumanParser vs preprocess/humanparsing: label maps (exact) and
             raw ONNX outputs.
 
 Exit status 0 when every case passes. Nothing here is part of vto's test suite (CI has no
@@ -235,7 +235,7 @@ def _weights_fingerprint(modules: dict[str, torch.nn.Module]) -> dict[str, float
 
 def section_tryon(args, report: Report) -> None:
     from vto.core.checkpoints import CheckpointDir
-    from vto.core.pipeline import OOTDPipeline
+    from vto.core.models.ootd.pipeline import OOTDPipeline
     from vto.core.types import Category
 
     folder = args.work / "tryon"
@@ -427,7 +427,7 @@ def _keypoints(kind: str) -> list[list[float]]:
 
 
 def mask_cases(folder: Path) -> list[dict]:
-    from vto.core.parsing import to_palette_image
+    from vto.core.preprocess.parsing import to_palette_image
 
     cases = []
     maps = ["plain", "skirt", "dress", "bag", "hat", "hole"]
@@ -458,7 +458,7 @@ def mask_cases(folder: Path) -> list[dict]:
 
 
 def section_mask(args, report: Report) -> None:
-    from vto.core.masking import get_mask_location
+    from vto.core.preprocess.masking import get_mask_location
 
     folder = args.work / "mask"
     folder.mkdir(parents=True, exist_ok=True)
@@ -506,9 +506,9 @@ def _pose_images(folder: Path) -> dict[str, Path]:
 
 
 def section_pose_parsing(args, report: Report, do_pose: bool, do_parsing: bool) -> None:
-    from vto.core.openpose import (BodyPoseDetector, BodyPoseNet, _file_key, network_input,
+    from vto.core.preprocess.openpose import (BodyPoseDetector, BodyPoseNet, _file_key, network_input,
                                    to_original_keypoints)
-    from vto.core.parsing import HumanParser
+    from vto.core.preprocess.parsing import HumanParser
 
     folder = args.work / "preprocess"
     folder.mkdir(parents=True, exist_ok=True)
@@ -519,7 +519,7 @@ def section_pose_parsing(args, report: Report, do_pose: bool, do_parsing: bool) 
     if do_pose:
         # random weights whose heat maps reach the peak threshold: many spurious peaks and
         # "people", so the post-processing runs on noise (the checkpoint's own finds nobody)
-        from vto.core.openpose import write_random_body_model
+        from vto.dev.openpose_weights import write_random_body_model
         write_random_body_model(busy, args.seed, heatmap_scale=1.0)
         for n, p in photos.items():
             cases.append(dict(name=f"{n}_busy", image=p.name, openpose_weights=str(busy),
@@ -601,7 +601,7 @@ def main(argv=None) -> int:
     if args.checkpoints is None:
         args.checkpoints = args.work / f"tiny-seed{args.seed}"
         if not (args.checkpoints / "ootd" / "model_index.json").exists():
-            from vto.core.tiny import write_tiny_checkpoint
+            from vto.dev.tiny import write_tiny_checkpoint
             write_tiny_checkpoint(args.checkpoints, seed=args.seed)
     args.checkpoints = args.checkpoints.resolve()
     only = set(args.only.split(","))

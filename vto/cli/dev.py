@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tiny(args: argparse.Namespace) -> int:
-    from vto.core.tiny import write_tiny_checkpoint
+    from vto.dev.tiny import write_tiny_checkpoint
 
     root = Path(args.dir)
     if root.exists() and any(root.iterdir()):

@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vto.cli.common import add_choice_flags
 from vto.core.images import open_image
-from vto.core.masking import get_mask_location
+from vto.core.preprocess.masking import get_mask_location
 from vto.core.types import Framing, check_combination, parse_category, parse_model_type
 from vto.errors import InputNotFound, InvalidImage, InvalidInput
 
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from vto.core.checkpoints import resolve_checkpoints
-    from vto.core.preprocess import Preprocessor, prepare_person
+    from vto.core.preprocess.prepare import Preprocessor, prepare_person
 
     device = args.device or "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vto.core.pipeline import OOTDPipeline
+from vto.core.models.ootd.pipeline import OOTDPipeline
 from vto.core.types import Category
 
 

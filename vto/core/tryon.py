@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from vto.core.checkpoints import CheckpointDir
-from vto.core.pipeline import OOTDPipeline, StepCallback, check_settings
+from vto.core.models.ootd.pipeline import OOTDPipeline, StepCallback, check_settings
 from vto.core.types import Category, Framing, ModelType, check_combination
 from vto.errors import InvalidInput
 
@@ -146,7 +146,7 @@ class TryOnEngine:
 
     @property
     def preprocessor(self):
-        from vto.core.preprocess import Preprocessor
+        from vto.core.preprocess.prepare import Preprocessor
 
         with self._load_lock:
             if self._preprocessor is None:
@@ -163,7 +163,7 @@ class TryOnEngine:
         check_settings(request.steps, request.guidance_scale, request.samples)
 
     def run(self, request: TryOnRequest, callback: StepCallback | None = None) -> TryOnResult:
-        from vto.core.preprocess import compose_result, prepare_person
+        from vto.core.preprocess.prepare import compose_result, prepare_person
 
         self.validate(request)
         started = time.perf_counter()

@@ -10,12 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from vto.core.openpose import (_LIMB_SEQ, _MAP_IDX, BodyPoseDetector, BodyPoseNet,
-                               estimate_from_maps, keypoints_dict, people_from_detection,
-                               to_original_keypoints, write_random_body_model)
+from vto.core.preprocess.openpose import (BodyPoseDetector, BodyPoseNet, keypoints_dict,
+                                          to_original_keypoints)
+from vto.core.preprocess.openpose.decode import (_LIMB_SEQ, _MAP_IDX, estimate_from_maps,
+                                                 people_from_detection)
+from vto.dev.openpose_weights import write_random_body_model
 from vto.errors import CheckpointError, InvalidInput
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "examples"
 H, W = 512, 384
 
 

@@ -232,8 +232,8 @@ def _write_vae(folder: Path, gen: torch.Generator) -> None:
 
 def write_tiny_checkpoint(root: Path | str, seed: int = 0) -> CheckpointDir:
     """Write the tiny checkpoint to ``root`` (deterministic for a given seed)."""
-    from vto.core.openpose import write_random_body_model
-    from vto.core.parsing import write_random_parsing_model
+    from vto.dev.openpose_weights import write_random_body_model
+    from vto.dev.parsing_weights import write_random_parsing_model
 
     ckpt = CheckpointDir(Path(root))
     # One generator per component, so a change in one never shifts another's weights.

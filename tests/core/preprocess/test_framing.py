@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vto.core import framing
+from vto.core.preprocess import framing
 from vto.core.images import open_image
-from vto.core.masking import get_mask_location
-from vto.core.openpose import Person, keypoints_dict
-from vto.core.parsing import HumanParser, write_random_parsing_model
-from vto.core.preprocess import Preprocessor, compose_result, prepare_person
+from vto.core.preprocess.masking import get_mask_location
+from vto.core.preprocess.openpose import Person, keypoints_dict
+from vto.core.preprocess.parsing import HumanParser
+from vto.dev.parsing_weights import write_random_parsing_model
+from vto.core.preprocess.prepare import Preprocessor, compose_result, prepare_person
 from vto.core.types import Framing
 from vto.errors import InvalidInput, NoPersonFound, SeveralPersonsFound
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "examples"
 SIZE = (768, 1024)
 
 

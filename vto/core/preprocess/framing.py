@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from vto.core.openpose import Person
+from vto.core.preprocess.openpose import Person
 
 # A window this close to the largest one that fits the photo becomes that one: a photo
 # that is already framed around the person is used whole.

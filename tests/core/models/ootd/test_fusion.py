@@ -10,7 +10,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor
 
-from vto.core import fusion
+from vto.core.models.ootd import fusion
 from vto.core.types import ModelType
 
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from vto.core.parsing import (HumanParser, _affine, fill_clothes_holes, palette,
-                              to_palette_image, write_random_parsing_model)
+from vto.core.preprocess.parsing import (HumanParser, _affine, fill_clothes_holes, palette,
+                                         to_palette_image)
+from vto.dev.parsing_weights import write_random_parsing_model
 from vto.errors import CheckpointError
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).parents[2] / ".." / "shared" / "examples"
 
 
 @pytest.fixture(scope="module")

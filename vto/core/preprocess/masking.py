@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from vto.core.types import Category, ModelType, parse_category, parse_model_type
 
-# ATR labels (see vto.core.parsing)
+# ATR labels (see vto.core.preprocess.parsing)
 BACKGROUND, HAT, SUNGLASSES, UPPER, SKIRT, PANTS, DRESS = 0, 1, 3, 4, 5, 6, 7
 LEFT_SHOE, RIGHT_SHOE, FACE, LEFT_LEG, RIGHT_LEG, LEFT_ARM, RIGHT_ARM, BAG, NECK = (
     9, 10, 11, 12, 13, 14, 15, 16, 18)

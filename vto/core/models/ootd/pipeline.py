@@ -3,7 +3,7 @@
 Reads like the method: encode the garment into a prompt (CLIP image embedding beside a text
 token), encode person, masked person and garment with the VAE, run the outfitting UNet once
 to record garment features, then denoise with the try-on UNet, whose self-attention sees the
-garment tokens (vto.core.fusion), with image guidance against a zero-garment branch and
+garment tokens (vto.core.models.ootd.fusion), with image guidance against a zero-garment branch and
 "repainting" of everything outside the mask from the noised original. Decode.
 
 Numerically faithful to levihsu/OOTDiffusion (same weights, same seed -> same images within
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vto.core.checkpoints import CheckpointDir
-from vto.core.fusion import Fusion, install
+from vto.core.models.ootd.fusion import Fusion, install
 from vto.core.types import Category, ModelType
 from vto.errors import CheckpointError, InvalidInput
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from vto.core.openpose import PART_NAMES, Person
+from vto.core.preprocess.openpose import PART_NAMES, Person
 from vto.core.types import Category
 from vto.errors import BodyPartsNotVisible, InvalidInput, NoPersonFound, SeveralPersonsFound
 

@@ -11,7 +11,7 @@
 working size, pose and parsing on that image resized to 384×512, the 384×512 mask resized
 NEAREST, ``masked = Image.composite(mask_gray, person, mask)``, and the decoded image is
 the result. ``Framing.KEEP`` (vto's default) works on a window around the person and pastes
-only the re-generated region back into the untouched photo (see vto.core.framing).
+only the re-generated region back into the untouched photo (see vto.core.preprocess.framing).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from vto.core import framing as geo
+from vto.core.preprocess import framing as geo
 from vto.core.images import binarize_mask
-from vto.core.masking import get_mask_location
-from vto.core.openpose import BodyPoseDetector, Person, keypoints_dict
-from vto.core.parsing import HumanParser
-from vto.core.persons import check_person
+from vto.core.preprocess.masking import get_mask_location
+from vto.core.preprocess.openpose import BodyPoseDetector, Person, keypoints_dict
+from vto.core.preprocess.parsing import HumanParser
+from vto.core.preprocess.persons import check_person
 from vto.core.checkpoints import CheckpointDir
 from vto.core.types import (Category, Framing, ModelType, check_combination, parse_category,
                             parse_model_type)

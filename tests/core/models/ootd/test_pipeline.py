@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vto.core.checkpoints import CheckpointDir
-from vto.core.pipeline import OOTDPipeline, _load_scheduler
+from vto.core.models.ootd.pipeline import OOTDPipeline, _load_scheduler
 from vto.core.types import Category, ModelType
 from vto.errors import Cancelled, InvalidInput
 

@@ -1,9 +1,4 @@
-"""OpenPose body keypoints (CMU COCO-18), as the original OOTDiffusion computes them.
-
-The network is the CMU body model in the layout of lllyasviel's ControlNet annotator (VGG
-stage 0, then six stages with a PAF branch ``L1``, 38 channels, and a heat-map branch ``L2``,
-19 channels). It loads ``openpose/ckpts/body_pose_model.pth``: a plain state dict whose keys
-are the layer names without the ``model0.``/``model1_1.``… block prefix.
+"""From the body network's maps to people, as the original OOTDiffusion computes them.
 
 The post-processing follows the original step by step (design doc §7), including its float
 arithmetic, so that keypoints come out bit-identical: single scale 0.359375, INTER_AREA
@@ -16,22 +11,11 @@ original wrapper's output (including its re-indexing quirk) for equivalence chec
 
 from __future__ import annotations
 
-import logging
-import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from PIL import Image
 from scipy.ndimage import gaussian_filter
-from torch import nn
-
-from vto.errors import CheckpointError, InvalidInput
-
-log = logging.getLogger(__name__)
 
 PART_NAMES = ("nose", "neck", "right shoulder", "right elbow", "right wrist", "left shoulder",
               "left elbow", "left wrist", "right hip", "right knee", "right ankle", "left hip",
@@ -49,136 +33,6 @@ _STRIDE, _PAD_VALUE = 8, 128
 _PEAK_THRESHOLD, _PAF_THRESHOLD, _MID_SAMPLES = 0.1, 0.05, 10
 
 
-# --------------------------------------------------------------------------- network
-
-def _stage0() -> list[tuple[str, tuple]]:
-    # (name, (in, out, kernel, pad)) or (name, None) for a 2x2 max pool
-    return [("conv1_1", (3, 64, 3, 1)), ("conv1_2", (64, 64, 3, 1)), ("pool1_stage1", None),
-            ("conv2_1", (64, 128, 3, 1)), ("conv2_2", (128, 128, 3, 1)), ("pool2_stage1", None),
-            ("conv3_1", (128, 256, 3, 1)), ("conv3_2", (256, 256, 3, 1)),
-            ("conv3_3", (256, 256, 3, 1)), ("conv3_4", (256, 256, 3, 1)), ("pool3_stage1", None),
-            ("conv4_1", (256, 512, 3, 1)), ("conv4_2", (512, 512, 3, 1)),
-            ("conv4_3_CPM", (512, 256, 3, 1)), ("conv4_4_CPM", (256, 128, 3, 1))]
-
-
-def _stage(stage: int, branch: int) -> list[tuple[str, tuple]]:
-    out = 38 if branch == 1 else 19
-    if stage == 1:
-        return [(f"conv5_1_CPM_L{branch}", (128, 128, 3, 1)),
-                (f"conv5_2_CPM_L{branch}", (128, 128, 3, 1)),
-                (f"conv5_3_CPM_L{branch}", (128, 128, 3, 1)),
-                (f"conv5_4_CPM_L{branch}", (128, 512, 1, 0)),
-                (f"conv5_5_CPM_L{branch}", (512, out, 1, 0))]
-    layers = [(f"Mconv1_stage{stage}_L{branch}", (185, 128, 7, 3))]
-    layers += [(f"Mconv{i}_stage{stage}_L{branch}", (128, 128, 7, 3)) for i in range(2, 6)]
-    return layers + [(f"Mconv6_stage{stage}_L{branch}", (128, 128, 1, 0)),
-                     (f"Mconv7_stage{stage}_L{branch}", (128, out, 1, 0))]
-
-
-def _no_relu(name: str) -> bool:
-    # The original's list names Mconv7_stage6_L1 twice and omits Mconv7_stage6_L2, so the
-    # final heat-map conv keeps its ReLU (the published weights were used that way).
-    return name in ("conv5_5_CPM_L1", "conv5_5_CPM_L2") or (
-        name.startswith("Mconv7_stage") and name != "Mconv7_stage6_L2")
-
-
-def _block(layers: list[tuple[str, tuple]]) -> nn.Sequential:
-    modules: list[tuple[str, nn.Module]] = []
-    for name, spec in layers:
-        if spec is None:
-            modules.append((name, nn.MaxPool2d(kernel_size=2, stride=2, padding=0)))
-            continue
-        cin, cout, kernel, pad = spec
-        modules.append((name, nn.Conv2d(cin, cout, kernel, stride=1, padding=pad)))
-        if not _no_relu(name):
-            modules.append((f"relu_{name}", nn.ReLU(inplace=True)))
-    return nn.Sequential(OrderedDict(modules))
-
-
-class BodyPoseNet(nn.Module):
-    """CMU body network; returns (PAFs: N×38×h×w, heat maps: N×19×h×w) at 1/8 resolution."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model0 = _block(_stage0())
-        for stage in range(1, 7):
-            for branch in (1, 2):
-                self.add_module(f"model{stage}_{branch}", _block(_stage(stage, branch)))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.model0(x)
-        pafs = self.model1_1(features)
-        heat = self.model1_2(features)
-        for stage in range(2, 7):
-            joined = torch.cat([pafs, heat, features], 1)
-            pafs = getattr(self, f"model{stage}_1")(joined)
-            heat = getattr(self, f"model{stage}_2")(joined)
-        return pafs, heat
-
-
-def _file_key(model_key: str) -> str:
-    return model_key.split(".", 1)[1]          # "model1_1.conv5_1_CPM_L1.weight" -> "conv5_…"
-
-
-def load_body_model(path: Path, device: str = "cpu") -> BodyPoseNet:
-    """Build the network and load the published state dict (every tensor must be present)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"OpenPose body model not found: {path}")
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a broken file
-        raise CheckpointError(f"cannot read OpenPose body model {path}: {exc}") from None
-    net = BodyPoseNet()
-    wanted = net.state_dict()
-    missing = [k for k in wanted if _file_key(k) not in weights]
-    if missing:
-        raise CheckpointError(f"OpenPose body model {path} lacks {len(missing)} tensors, "
-                              f"e.g. {_file_key(missing[0])}")
-    try:
-        net.load_state_dict({k: weights[_file_key(k)].float() for k in wanted})
-    except RuntimeError as exc:
-        raise CheckpointError(f"OpenPose body model {path} does not fit: {exc}") from None
-    return net.to(device).eval()
-
-
-def write_random_body_model(path: Path, seed: int, dtype: torch.dtype = torch.float32,
-                            heatmap_scale: float = 0.005) -> None:
-    """Save a deterministic random body model with the published key names (for tests).
-
-    Weights are He-normal so activations stay alive through the six stages; the last
-    heat-map layer is scaled by ``heatmap_scale``: with the default the heat maps stay far
-    below the 0.1 peak threshold, so the network finds nobody (and deterministically so),
-    while ``heatmap_scale=1.0`` gives busy maps with many spurious peaks and "people".
-    Layers with the same fan-in are views into one shared random buffer (at different
-    offsets), so the file is ~25 MB instead of the real model's ~200 MB.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    shapes = BodyPoseNet().state_dict()
-    groups: dict[tuple[int, float], list[str]] = {}
-    for key, tensor in shapes.items():
-        if key.endswith(".weight"):
-            scale = heatmap_scale if key.endswith("Mconv7_stage6_L2.weight") else 1.0
-            groups.setdefault((tensor[0].numel(), scale), []).append(key)
-    state: dict[str, torch.Tensor] = {}
-    for (fan_in, scale), keys in groups.items():
-        stride = 61                      # distinct offsets: layers of a group differ
-        size = max(shapes[k].numel() for k in keys) + stride * len(keys)
-        base = (torch.randn(size, generator=generator) * math.sqrt(2.0 / fan_in) * scale)
-        base = base.to(dtype)
-        for n, key in enumerate(keys):
-            numel = shapes[key].numel()
-            state[_file_key(key)] = base[n * stride:n * stride + numel].view(shapes[key].shape)
-    for key, tensor in shapes.items():
-        if key.endswith(".bias"):
-            scale = 0.0 if key.endswith("Mconv7_stage6_L2.bias") else 0.1
-            value = (torch.rand(tensor.shape, generator=generator) - 0.5) * 2 * scale
-            state[_file_key(key)] = value.to(dtype)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({_file_key(k): state[_file_key(k)] for k in shapes}, path)
-
-
-# --------------------------------------------------------------------------- post-processing
 
 def _hwc3(image: np.ndarray) -> np.ndarray:
     """The annotator's HWC3: grey -> 3 channels, RGBA composited over white."""
@@ -477,41 +331,3 @@ def to_original_keypoints(person: Person) -> dict[str, list[list[float]]]:
         candidate[i][0] *= WIDTH
         candidate[i][1] *= HEIGHT
     return {"pose_keypoints_2d": candidate}
-
-
-class BodyPoseDetector:
-    """``detector(image_384x512) -> list[Person]`` (all people, most prominent first)."""
-
-    def __init__(self, net: BodyPoseNet, device: str = "cpu") -> None:
-        self.net = net
-        self.device = device
-
-    @classmethod
-    def from_checkpoint(cls, path: Path, device: str = "cpu") -> "BodyPoseDetector":
-        return cls(load_body_model(path, device), device)
-
-    def maps(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-        """Full-size (512×384) float64 heat maps (19 ch) and PAFs (38 ch) for ``image``."""
-        if image.mode not in ("RGB", "RGBA", "L"):
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        rgb = _resize_short_side(_hwc3(np.asarray(image)), WIDTH)
-        if rgb.shape[:2] != (HEIGHT, WIDTH):
-            raise InvalidInput(f"pose detection needs a 384x512 image, got "
-                               f"{image.width}x{image.height}")
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        tensor, pad = network_input(bgr)
-        with torch.no_grad():
-            pafs, heat = self.net(torch.from_numpy(tensor).to(self.device))
-        return upsample_maps(pafs[0].float().cpu().numpy(), heat[0].float().cpu().numpy(),
-                             tensor.shape[2:], pad, (HEIGHT, WIDTH))
-
-    def detect_raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-        """The original Body() result: (candidate N×4 in pixels, subset M×20)."""
-        heat, paf = self.maps(image)
-        return estimate_from_maps(heat, paf)
-
-    def __call__(self, image: Image.Image) -> list[Person]:
-        candidate, subset = self.detect_raw(image)
-        people = people_from_detection(candidate, subset)
-        log.debug("openpose: %d peaks, %d people", len(candidate), len(people))
-        return people

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vto.core.masking import get_mask_location
+from vto.core.preprocess.masking import get_mask_location
 from vto.core.types import Category, ModelType
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vto.core.openpose import Person
-from vto.core.persons import check_person, missing_parts, select_person
+from vto.core.preprocess.openpose import Person
+from vto.core.preprocess.persons import check_person, missing_parts, select_person
 from vto.core.types import Category
 from vto.errors import (BodyPartsNotVisible, InvalidInput, NoPersonFound, PersonCheckFailed,
                         SeveralPersonsFound)

@@ -1,0 +1,212 @@
+"""The backend interface: what every try-on model declares and implements (torch-free).
+
+A model is two halves:
+
+* a :class:`ModelSpec` (this module's vocabulary, no torch): its id, its :class:`Capabilities`
+  (categories, working size, whether steps/guidance/samples mean anything, whether it takes a
+  user mask, which :class:`Need` s preprocessing must compute), its licence and its weight files.
+  The API process validates requests against it without importing torch.
+* a :class:`Backend` (torch side, imported lazily from ``ModelSpec.backend``): ``load`` once per
+  device, then ``run(inputs, params, on_step)`` per request.
+
+The engine computes only the needs a spec declares, once per request, and hands the backend a
+:class:`ModelInputs`; the backend returns images at the working size. Everything model-specific
+(resizing the original does, its tensors, its networks) stays in the model's package.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from vto.core.types import Category, Framing
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+T = TypeVar("T")
+StepCallback = Callable[[int, int], None]  # (step, total); raising vto.errors.Cancelled stops
+
+
+class Need(str, Enum):
+    """What a model needs computed before it runs (the engine computes each at most once)."""
+
+    POSE = "pose"                  # COCO-18 OpenPose keypoints of the person
+    PARSE = "parse"                # ATR (+ LIP neck) and LIP human-parsing label maps
+    MASK = "mask"                  # the region to re-generate: automatic (OOTD's) or the user's
+    GARMENT_MASK = "garment_mask"  # the garment's silhouette in its product photo
+    DENSEPOSE = "densepose"        # a DensePose image (uploaded; vto does not compute one)
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric setting a model understands: its default and the closed interval it allows."""
+
+    default: float
+    minimum: float
+    maximum: float
+
+    def contains(self, value: float) -> bool:
+        return self.minimum <= value <= self.maximum
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """The working size: ``fixed`` models run at ``default`` only; free ones at any (W, H) whose
+    sides are multiples of ``multiple`` between ``minimum`` and ``maximum``."""
+
+    default: tuple[int, int]
+    fixed: bool = False
+    multiple: int = 8
+    minimum: int = 64
+    maximum: int = 4096
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    categories: tuple[Category, ...]
+    size: SizeSpec
+    steps: Range | None            # None: no denoising steps (a GAN runs once)
+    guidance: Range | None         # None: no guidance scale
+    max_samples: int               # images per request; 1 when the model is deterministic
+    user_mask: bool                # accepts a user-drawn mask instead of the automatic one
+    needs: frozenset[Need]
+    framings: tuple[Framing, ...] = (Framing.KEEP, Framing.STRETCH)
+    default_category: Category = Category.UPPER_BODY
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``GET /v1/models``)."""
+        def rng(r: Range | None) -> dict[str, float] | None:
+            return None if r is None else {"default": r.default, "min": r.minimum,
+                                           "max": r.maximum}
+        return {"categories": [c.value for c in self.categories],
+                "default_category": self.default_category.value,
+                "size": {"default": list(self.size.default), "fixed": self.size.fixed,
+                         "multiple": self.size.multiple, "min": self.size.minimum,
+                         "max": self.size.maximum},
+                "steps": rng(self.steps), "guidance": rng(self.guidance),
+                "max_samples": self.max_samples, "user_mask": self.user_mask,
+                "needs": sorted(n.value for n in self.needs),
+                "framings": [f.value for f in self.framings]}
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One file a model loads, relative to the checkpoint root.
+
+    ``source`` says where it comes from: ``hf:<repo>/<path in repo>`` for the Hugging Face Hub
+    (``vto download`` fetches those), otherwise a URL or sentence for the user to follow.
+    ``alternatives`` are other paths that satisfy the same need (e.g. ``.bin`` vs
+    ``.safetensors``). ``sha256``/``size`` are checked when given.
+    """
+
+    path: str
+    source: str
+    sha256: str | None = None
+    size: int | None = None
+    alternatives: tuple[str, ...] = ()
+
+    def present(self, root: Path) -> Path | None:
+        for rel in (self.path, *self.alternatives):
+            if (root / rel).is_file():
+                return root / rel
+        return None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything vto knows about a model without loading it."""
+
+    id: str
+    title: str
+    capabilities: Capabilities
+    licence: str                   # e.g. "CC BY-NC-SA 4.0 (non-commercial research)"
+    licence_url: str
+    weights: str                   # one sentence: how the weights are obtained
+    backend: str                   # "package.module:Class" of its Backend, imported lazily
+    files: Callable[[], list[WeightFile]] = field(repr=False, compare=False,
+                                                  default=lambda: [])
+    aliases: tuple[str, ...] = ()
+
+    def required_files(self) -> list[WeightFile]:
+        return list(self.files())
+
+    def missing_files(self, root: Path) -> list[WeightFile]:
+        return [f for f in self.required_files() if f.present(root) is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "capabilities": self.capabilities.to_dict(),
+                "licence": self.licence, "licence_url": self.licence_url,
+                "weights": self.weights, "aliases": list(self.aliases)}
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """A validated request as a backend sees it: every default filled, every limit checked
+    (see vto.core.request). Fields a model has no use for hold their neutral value."""
+
+    category: Category
+    size: tuple[int, int]          # working size (W, H)
+    num_inference_steps: int = 1
+    guidance_scale: float = 1.0
+    num_images_per_prompt: int = 1
+    seed: int = 0                  # resolved: never -1 here
+
+
+@dataclass
+class ModelInputs:
+    """What preprocessing hands a backend. Only the fields of the spec's needs are filled.
+
+    Coordinates follow the original OOTDiffusion preprocessing: pose and parsing run on the
+    working image resized to 384x512, so ``keypoints`` are in that frame and ``parse`` maps
+    are 512 rows x 384 columns; a backend scales them to whatever its original expects.
+    """
+
+    person: "Image.Image"                      # RGB at the working size
+    garment: "Image.Image"                     # RGB, the garment photo as given
+    mask: "Image.Image | None" = None          # "L" 0/255 at the working size, 255 = re-generate
+    masked_person: "Image.Image | None" = None # RGB at the working size, grey 127 in the mask
+    keypoints: "np.ndarray | None" = None      # (18, 2) float, COCO-18, 384x512 frame, (0, 0) = missing
+    parse: "np.ndarray | None" = None          # (512, 384) uint8 ATR labels 0..17 + 18 = neck (from LIP)
+    parse_lip: "np.ndarray | None" = None      # (512, 384) uint8 LIP labels 0..19
+    garment_mask: "Image.Image | None" = None  # "L" 0/255, the size of ``garment``
+    densepose: "Image.Image | None" = None     # RGB at the working size
+
+
+class SharedParts:
+    """Components several backends load from the same files, built once per process (one VAE,
+    text encoder and CLIP tower for OOTD hd and dc, and the garment classifier)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._parts: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, factory: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._parts:
+                self._parts[key] = factory()
+            return self._parts[key]
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._parts
+
+
+class Backend(Protocol):
+    """The torch side of a model (see the module docstring)."""
+
+    spec: ModelSpec
+
+    @classmethod
+    def load(cls, root: Path, device: Any, dtype: Any, parts: SharedParts) -> "Backend":
+        """Load the weights under ``root`` (the checkpoint directory) onto ``device``.
+        Raises vto.errors.CheckpointError naming missing or broken files."""
+
+    def run(self, inputs: ModelInputs, params: RunParams,
+            on_step: StepCallback | None = None) -> "list[Image.Image]":
+        """``params.num_images_per_prompt`` RGB images at ``params.size``."""

@@ -1,0 +1,1 @@
+"""OOTDiffusion (levihsu/OOTDiffusion) on stock diffusers parts: hd and dc weights."""

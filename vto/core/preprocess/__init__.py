@@ -1,0 +1,1 @@
+"""From a person photo to what a model needs: pose, parsing, masks, framing."""
