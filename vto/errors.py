@@ -1,25 +1,34 @@
 """vto's error hierarchy, shared by the library, the CLI and the HTTP service.
 
 Every error a user can cause is a :class:`VtoError` subclass. Each class carries the HTTP
-status and the RFC 9457 problem ``type`` slug it maps to, so the service renders every one
-of them as ``application/problem+json`` from one handler table and the CLI prints one line
-and exits non-zero.
+status and the RFC 9457 problem ``type`` slug it maps to; :meth:`VtoError.to_problem` is the
+one builder of problem documents: every HTTP error body and every stored job error comes from
+it (the service renders it as ``application/problem+json``; the CLI prints ``detail`` as one
+line and exits 2).
 
-    VtoError                      500-free base; never raised directly
-    ├── InvalidInput              422  a parameter or combination is not allowed
+    VtoError                      base; never raised directly
+    ├── InvalidInput              422  a parameter, an image or a combination is not allowed
     │   ├── InvalidImage          415  not a decodable JPEG/PNG/WEBP image (or a file that is no image)
     │   ├── ImageTooLarge         413  more pixels than the configured cap (decompression bombs)
     │   └── PersonCheckFailed     422  no person / several people / body parts not visible
-    ├── InputNotFound             404  a file, garment id or job that does not exist
-    ├── CheckpointError           503  the checkpoint tree is missing files or is broken
-    ├── DownloadError             502  weights could not be fetched (no network, auth, …)
-    ├── Cancelled                 409  a job's step callback asked to stop
+    ├── Forbidden                 403  a valid key that may not do this (catalog writes need admin)
+    ├── InputNotFound             404  a file, garment id or job that does not exist (for this key)
+    ├── Cancelled                 409  a job was canceled (queued or running: the same problem)
     ├── Conflict                  409  e.g. an idempotency key still in flight
     ├── RateLimited               429  too many submissions from one client (carries Retry-After)
-    └── Unavailable               503  queue full / models not loaded yet (carries Retry-After)
+    ├── DownloadError             502  weights could not be fetched (no network, auth, …)
+    ├── CheckpointError           503  the checkpoint tree is missing files or is broken
+    ├── Unavailable               503  queue full, models loading, database or broker down
+    │   │                              (carries Retry-After)
+    │   └── OutOfMemory           503  the device ran out of memory for a job
+    ├── WorkerLost                503  the worker running a job died too many times
+    └── InternalError             500  a bug; the detail says only where to look
 """
 
 from __future__ import annotations
+
+
+PROBLEM_BASE = "urn:vto:problem:"
 
 
 class VtoError(Exception):
@@ -36,6 +45,22 @@ class VtoError(Exception):
 
     def __str__(self) -> str:
         return self.detail
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.problem
+
+    def to_problem(self, instance: str | None = None) -> dict[str, object]:
+        """The RFC 9457 document: type, title, status, detail, [instance], and the JSON-safe
+        extension members given as keyword arguments (e.g. ``field``, ``missing``)."""
+        body: dict[str, object] = {"type": self.type, "title": self.title,
+                                   "status": self.status, "detail": self.detail}
+        if instance is not None:
+            body["instance"] = instance
+        for key, value in self.extra.items():
+            if key not in body and isinstance(value, (str, int, float, bool, list)):
+                body[key] = value
+        return body
 
 
 class InvalidInput(VtoError):
@@ -75,6 +100,12 @@ class SeveralPersonsFound(PersonCheckFailed):
 class BodyPartsNotVisible(PersonCheckFailed):
     problem = "body-parts-not-visible"
     title = "Body parts not visible"
+
+
+class Forbidden(VtoError):
+    status = 403
+    problem = "forbidden"
+    title = "Forbidden"
 
 
 class InputNotFound(VtoError):
@@ -125,3 +156,38 @@ class Unavailable(VtoError):
     def __init__(self, detail: str, retry_after_s: int = 5, **extra: object) -> None:
         super().__init__(detail, **extra)
         self.retry_after_s = retry_after_s
+
+
+class OutOfMemory(Unavailable):
+    problem = "out-of-memory"
+    title = "Out of memory"
+
+
+class WorkerLost(VtoError):
+    status = 503
+    problem = "worker-lost"
+    title = "Worker lost"
+
+
+class InternalError(VtoError):
+    status = 500
+    problem = "internal-error"
+    title = "Internal error"
+
+
+def _subclasses(cls: type[VtoError]) -> list[type[VtoError]]:
+    return [cls] + [sub for child in cls.__subclasses__() for sub in _subclasses(child)]
+
+
+def problem_error(problem: dict[str, object]) -> VtoError:
+    """The VtoError a problem document describes (errors cross process boundaries as documents:
+    the worker process and Celery send them back to the API)."""
+    slug = str(problem.get("type", "")).removeprefix(PROBLEM_BASE)
+    cls = next((c for c in _subclasses(VtoError) if c.problem == slug), InternalError)
+    error = cls.__new__(cls)
+    extra = {k: v for k, v in problem.items()
+             if k not in ("type", "title", "status", "detail", "instance")}
+    VtoError.__init__(error, str(problem.get("detail", "")), **extra)
+    if isinstance(error, (Unavailable, RateLimited)):
+        error.retry_after_s = int(extra.get("retry_after", 5))  # type: ignore[arg-type]
+    return error

@@ -56,15 +56,16 @@ def test_writes_the_originals_files(monkeypatch, tmp_path, examples, capsys):
         def __init__(self, checkpoints, device=None):
             seen["device"] = device
 
-        def validate(self, request):
+        def validate(self, request, inputs):
             seen["request"] = request
+            return request
 
-        def run(self, request):
+        def run(self, request, inputs):
             return Result()
 
-    import vto.core.tryon
+    import vto.core.engine
 
-    monkeypatch.setattr(vto.core.tryon, "TryOnEngine", Engine)
+    monkeypatch.setattr(vto.core.engine, "TryOnEngine", Engine)
     monkeypatch.setenv("VTO_CHECKPOINTS", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     rc = main(["run-ootd", "--model_path", str(examples / "person" / "01008_00.jpg"),
@@ -72,9 +73,9 @@ def test_writes_the_originals_files(monkeypatch, tmp_path, examples, capsys):
                "-c", "2", "--sample", "2", "--seed", "7", "--scale", "1.5", "--step", "3"])
     assert rc == 0
     request = seen["request"]
-    assert (request.category.value, request.samples, request.seed, request.guidance_scale,
-            request.steps, request.size, request.framing.value) == \
-        ("dress", 2, 7, 1.5, 3, (768, 1024), "stretch")
+    assert (request.model, request.category.value, request.num_images_per_prompt, request.seed,
+            request.guidance_scale, request.num_inference_steps, request.size,
+            request.framing.value) == ("ootd-dc", "dress", 2, 7, 1.5, 3, (768, 1024), "stretch")
     out = Path("images_output")
     assert sorted(p.name for p in out.iterdir()) == ["mask.jpg", "out_dc_0.png", "out_dc_1.png"]
     assert "seed: 42" in capsys.readouterr().out

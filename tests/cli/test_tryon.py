@@ -74,14 +74,14 @@ def test_same_seed_same_image(tiny_checkpoint, files, tmp_path):
     ({"--person": "missing.png"}, "--person .*missing.png does not exist"),
     ({"--garment": "notes.txt"}, "not .*image|cannot|unsupported|image"),
     ({"--mask": "notes.txt"}, "image"),
-    ({"--category": "dress"}, "model type 'hd' supports only category 'upper_body'"),
+    ({"--category": "dress"}, "model ootd-hd supports categories upper_body; got dress"),
     ({"--size": "100x128"}, "multiples of 8"),
     ({"--size": "big"}, "WIDTHxHEIGHT"),
     ({"--steps": "0"}, "steps must be between 1 and 100"),
-    ({"--samples": "9"}, "samples must be between 1 and 4"),
+    ({"--samples": "9"}, "num_images_per_prompt must be between 1 and 4"),
     ({"--device": "cuda"}, "no CUDA GPU"),
     ({"--dtype": "float16"}, "needs a CUDA device"),
-    ({"--checkpoints": "/nonexistent/ck"}, "does not exist"),
+    ({"--checkpoints": "/nonexistent/ck"}, "is missing .* 'vto download --dir /nonexistent/ck"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny_checkpoint, files, tmp_path, capsys, change, message):
     """In-process (the same main() the console script runs), so each case costs no start-up."""

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from vto.core import checkpoints
-from vto.core.checkpoints import CheckpointDir, resolve_checkpoints
+from vto.core.checkpoints import CheckpointDir
 from vto.core.models.ootd.pipeline import OOTDPipeline
 from vto.core.types import ModelType
 from vto.errors import CheckpointError, DownloadError
@@ -94,19 +94,6 @@ def test_corrupt_weights_fail_as_checkpoint_error(tiny_checkpoint, tmp_path):
     (broken.unet(ModelType.HD, "unet_garm") / "diffusion_pytorch_model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="could not load the hd model"):
         OOTDPipeline.from_checkpoints(broken, ModelType.HD)
-
-
-def test_resolve_checkpoints_order(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("VTO_CHECKPOINTS", raising=False)
-    monkeypatch.delenv("CHECKPOINT_PATH", raising=False)
-    with pytest.raises(CheckpointError, match="--checkpoints"):
-        resolve_checkpoints(None)
-    monkeypatch.setenv("CHECKPOINT_PATH", "/seed")
-    assert resolve_checkpoints(None).root.as_posix() == "/seed"
-    monkeypatch.setenv("VTO_CHECKPOINTS", "/env")
-    assert resolve_checkpoints(None).root.as_posix() == "/env"
-    assert resolve_checkpoints("/arg").root.as_posix() == "/arg"
 
 
 def test_download_plan_asks_only_for_missing_files(tmp_path):

@@ -6,8 +6,9 @@ import argparse
 
 from vto.cli.common import add_model_flags
 from vto.core.bench import max_pixel_diff, run_bench
-from vto.core.checkpoints import resolve_checkpoints
-from vto.core.tryon import TryOnEngine, parse_size
+from vto.cli.common import checkpoint_root
+from vto.core.engine import TryOnEngine
+from vto.core.request import parse_size
 from vto.core.types import ModelType
 
 
@@ -26,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
-    engine = TryOnEngine(resolve_checkpoints(args.checkpoints), device=args.device, dtype=args.dtype)
-    pipe = engine.pipeline(ModelType(args.model_type))
+    engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype)
+    pipe = engine.backend(f"ootd-{args.model_type}").pipeline
     print(f"vto bench: {args.model_type} {size[0]}x{size[1]}, {args.steps} steps, {args.samples} "
-          f"sample(s), {pipe.device} {str(pipe.dtype).removeprefix('torch.')}, {engine.checkpoints.root}")
+          f"sample(s), {pipe.device} {str(pipe.dtype).removeprefix('torch.')}, {engine.root}")
     header = f"{'run':<32} {'s/step':>9} {'garment s':>10} {'total s':>9} {'ratio':>7} {'max px diff':>12}"
     if pipe.device.type == "cuda":
         header += f" {'peak MiB':>9}"

@@ -1,29 +1,92 @@
-"""Pieces several commands share: checkpoint/device flags and a terminal progress bar."""
+"""Pieces several commands share: request flags (one vocabulary with the API), checkpoint and
+device flags, and a terminal progress bar. Nothing heavy is imported here (``vto --help``
+stays fast)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from vto.core.types import Category, Framing, ModelType
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vto.core.types import Category, Framing
+from vto.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from vto.core.request import TryOnRequest
+
+CHECKPOINTS_ENV = ("VTO_CHECKPOINTS", "CHECKPOINT_PATH")  # the seed deployment's name too
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoints", metavar="DIR",
-                        help="checkpoint directory in the published layout (default: $VTO_CHECKPOINTS)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+                        help="checkpoint directory in the published layout "
+                             "(default: $VTO_CHECKPOINTS)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                         help="model precision (default: float16 on CUDA, float32 on CPU)")
 
 
-def add_choice_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-type", default=ModelType.HD.value, choices=[m.value for m in ModelType],
-                        help="hd: half-body weights, tops only; dc: full-body, all categories (default: hd)")
-    parser.add_argument("--category", default=Category.UPPER_BODY.value, choices=[c.value for c in Category],
-                        help="garment category (default: upper_body)")
+def add_request_flags(parser: argparse.ArgumentParser, *, diffusion: bool = True) -> None:
+    """The request's fields as flags; None means "the model's default"."""
+    from vto.core.models.registry import SPECS
+
+    ids = ", ".join(spec.id for spec in SPECS)
+    parser.add_argument("--model", default=None, metavar="ID",
+                        help=f"try-on model: {ids} (default: ootd-hd)")
+    parser.add_argument("--model-type", default=None, choices=["hd", "dc"],
+                        help="OOTDiffusion weights, same as --model ootd-hd / ootd-dc")
+    parser.add_argument("--category", default=None, choices=[c.value for c in Category],
+                        help="garment category (default: the model's first, upper_body)")
     parser.add_argument("--framing", default=Framing.KEEP.value, choices=[f.value for f in Framing],
-                        help="keep: work on a window around the person and paste the result back into "
-                             "the photo at full resolution (default); stretch: the original's squash "
-                             "to the working size")
+                        help="keep: work on a window around the person and paste the result back "
+                             "into the photo at full resolution (default); stretch: the "
+                             "original's squash to the working size")
+    parser.add_argument("--person-select", default="error", choices=["error", "largest"],
+                        help="several people in the photo: fail, or dress the most prominent one")
+    parser.add_argument("--size", default=None,
+                        help="working size WxH, multiples of 8 (default: the model's, 768x1024)")
+    if diffusion:
+        parser.add_argument("--steps", type=int, default=None,
+                            help="denoising steps (default: the model's, 20 for OOTDiffusion)")
+        parser.add_argument("--guidance", type=float, default=None,
+                            help="image guidance scale (default: the model's, 2.0 for OOTD)")
+        parser.add_argument("--samples", type=int, default=1, help="images to generate (default: 1)")
+        parser.add_argument("--seed", type=int, default=-1,
+                            help="random seed; -1 picks one (default: -1)")
+
+
+def request_from_args(args: argparse.Namespace) -> "TryOnRequest":
+    """The CLI flags as the one request type (aliases and bounds as the API applies them)."""
+    from vto.core.request import TryOnRequest, parse_size
+
+    if args.model and args.model_type:
+        raise InvalidInput("give --model or --model-type, not both")
+    fields: dict[str, Any] = {"model": args.model or args.model_type or "ootd-hd",
+                              "category": args.category, "framing": args.framing,
+                              "person_select": args.person_select}
+    for flag, name in (("steps", "num_inference_steps"), ("guidance", "guidance_scale"),
+                       ("samples", "num_images_per_prompt"), ("seed", "seed")):
+        if getattr(args, flag, None) is not None:
+            fields[name] = getattr(args, flag)
+    if args.size:
+        fields["width"], fields["height"] = parse_size(args.size)
+    return TryOnRequest.from_fields(fields)
+
+
+def checkpoint_root(arg: str | None) -> Path:
+    """--checkpoints DIR, else $VTO_CHECKPOINTS (or the seed's $CHECKPOINT_PATH); never the
+    working directory by surprise."""
+    value = arg or next((os.environ[name] for name in CHECKPOINTS_ENV if os.environ.get(name)),
+                        None)
+    if not value:
+        raise InvalidInput(
+            "no checkpoint directory given: pass --checkpoints DIR or set VTO_CHECKPOINTS "
+            "(get the weights with 'vto download --dir DIR', or a tiny test checkpoint with "
+            "'vto dev tiny-checkpoint DIR')")
+    return Path(os.path.expandvars(value)).expanduser()
 
 
 class StepProgress:
@@ -46,4 +109,3 @@ class StepProgress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vto.cli.common import add_choice_flags
 from vto.core.images import open_image
 from vto.core.preprocess.masking import get_mask_location
-from vto.core.types import Framing, check_combination, parse_category, parse_model_type
+from vto.core.types import (Category, Framing, ModelType, check_combination, parse_category,
+                            parse_model_type)
 from vto.errors import InputNotFound, InvalidImage, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "DIR/masked.png (the person with that region grey).")
     p.add_argument("--person", metavar="PATH",
                    help="photo of the person (optional with --parse and --keypoints)")
-    add_choice_flags(p)
+    p.add_argument("--model-type", default=ModelType.HD.value,
+                   choices=[m.value for m in ModelType],
+                   help="whose mask recipe: hd (arms 60 px) or dc (45 px) (default: hd)")
+    p.add_argument("--category", default=Category.UPPER_BODY.value,
+                   choices=[c.value for c in Category], help="garment category (default: upper_body)")
+    p.add_argument("--framing", default=Framing.KEEP.value, choices=[f.value for f in Framing],
+                   help="keep: mask at the photo's size (default); stretch: at 768x1024, the "
+                        "original's")
     p.add_argument("--parse", metavar="LABELS.png",
                    help="ATR label map (\"L\" or \"P\" PNG, labels 0..18, 384x512) instead of "
                         "running human parsing; needs --keypoints")
@@ -118,16 +125,17 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("give --person (or --parse and --keypoints)")
     import torch
 
-    from vto.core.checkpoints import resolve_checkpoints
+    from vto.cli.common import checkpoint_root
+    from vto.core.models.base import Need
     from vto.core.preprocess.prepare import Preprocessor, prepare_person
 
     device = args.device or "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidInput(f"--device {device}: CUDA is not available on this machine")
-    preprocessor = Preprocessor(resolve_checkpoints(args.checkpoints).root, device=device)
+    preprocessor = Preprocessor(checkpoint_root(args.checkpoints), device=device)
     framing = Framing(args.framing)
-    prepared = prepare_person(photo, size=WORKING_SIZE, model_type=model_type, category=category,
-                              framing=framing, preprocessor=preprocessor,
+    prepared = prepare_person(photo, size=WORKING_SIZE, needs={Need.MASK}, recipe=model_type,
+                              category=category, framing=framing, preprocessor=preprocessor,
                               person_select=args.person_select)
     if framing is Framing.STRETCH:
         _save(out, prepared.mask, prepared.masked)

@@ -49,19 +49,21 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("model_type 'hd' requires category == 0 (upperbody)")
     import torch
 
-    from vto.core.checkpoints import resolve_checkpoints
-    from vto.core.tryon import TryOnEngine, TryOnRequest
+    from vto.cli.common import checkpoint_root
+    from vto.core.engine import TryOnEngine
+    from vto.core.request import TryOnInputs, TryOnRequest
 
     device = f"cuda:{args.gpu_id}" if torch.cuda.is_available() else "cpu"
-    request = TryOnRequest(
+    request = TryOnRequest(model=f"ootd-{model_type.value}", category=category,
+                           num_inference_steps=args.step, guidance_scale=args.scale,
+                           num_images_per_prompt=args.sample, seed=args.seed, width=768,
+                           height=1024, framing=Framing.STRETCH, person_select="largest")
+    inputs = TryOnInputs(
         person=open_image(args.model_path, name=f"--model_path '{args.model_path}'"),
-        garment=open_image(args.cloth_path, name=f"--cloth_path '{args.cloth_path}'"),
-        model_type=model_type, category=category, steps=args.step, guidance_scale=args.scale,
-        samples=args.sample, seed=args.seed, size=(768, 1024), framing=Framing.STRETCH,
-        person_select="largest")
-    engine = TryOnEngine(resolve_checkpoints(args.checkpoints), device=device)
-    engine.validate(request)
-    result = engine.run(request)
+        garment=open_image(args.cloth_path, name=f"--cloth_path '{args.cloth_path}'"))
+    engine = TryOnEngine(checkpoint_root(args.checkpoints), device=device)
+    request = engine.validate(request, inputs)
+    result = engine.run(request, inputs)
     OUTPUT_DIR.mkdir(exist_ok=True)
     result.masked_person.save(OUTPUT_DIR / "mask.jpg")
     print(f"seed: {result.seed}")

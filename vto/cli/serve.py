@@ -30,7 +30,8 @@ def add_service_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="job table URL (default sqlite in DATA_DIR; "
                                                "postgresql://… when distributed)")
     parser.add_argument("--size", help="working size WIDTHxHEIGHT (default 768x1024)")
-    parser.add_argument("--steps", type=int, help="default denoising steps (20)")
+    parser.add_argument("--steps", type=int, help="default denoising steps (default: each "
+                                                  "model's own)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
@@ -40,7 +41,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         s3_endpoint_url=args.s3_endpoint_url, queue=args.queue, broker_url=args.broker_url,
         database_url=args.database_url, default_steps=args.steps, **extra)
     if args.size:
-        from vto.core.tryon import parse_size
+        from vto.core.request import parse_size
 
         overrides["width"], overrides["height"] = parse_size(args.size)
     return load_settings(**overrides)
@@ -66,17 +67,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from vto.core.checkpoints import resolve_checkpoints
-    from vto.core.types import ModelType
     from vto.service.app import create_app
 
     settings = settings_from_args(args, host=args.host, port=args.port, api_keys=args.api_keys,
                                   cors_origins=args.cors_origins, presets=args.presets)
     if settings.queue == "embedded":
         # Fail now, in one line, rather than after the server started.
-        ckpt = resolve_checkpoints(settings.checkpoints)
-        ckpt.verify([ModelType(m) for m in settings.preload_models], preprocessing=False)
-        settings.checkpoints = str(ckpt.root)
+        from vto.cli.common import checkpoint_root
+        from vto.core.models.registry import get_spec
+
+        root = checkpoint_root(settings.checkpoints)
+        for model in settings.preload_models:
+            missing = get_spec(model).missing_files(root)
+            if missing:
+                from vto.errors import CheckpointError
+
+                raise CheckpointError(
+                    f"checkpoint directory {root} is missing {len(missing)} file(s) of model "
+                    f"{model}, e.g. {missing[0].path}; get them with 'vto download --dir "
+                    f"{root} --model {model}'")
+        settings.checkpoints = str(root)
     logging.getLogger("vto").setLevel(logging.INFO)
     log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port,
              settings.data_dir)

@@ -4,7 +4,8 @@ Start one per GPU (``CUDA_VISIBLE_DEVICES=N vto worker …``) next to ``vto serv
 both must share the job database (``--database-url postgresql://…``) and the storage (S3, or a
 shared directory). The pool is ``solo``: the models stay in this process (no fork after CUDA
 initialisation); if the process dies, its unacknowledged task is redelivered by the broker and
-the API's lease recovery re-queues the job.
+the API's lease recovery re-queues the job. It also answers the API's engine calls (garment
+classification, mask previews).
 """
 
 from __future__ import annotations
@@ -26,28 +27,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_worker(settings):  # noqa: ANN001, ANN201 - small factory shared with tests
-    """(celery app, Worker) for ``settings``; the task body is ``Worker.run_job``."""
-    from vto.service.app import make_storage_for
-    from vto.service.jobs import JobStore
-    from vto.service.metrics import Metrics
+    """(celery app, JobRunner, engine) for ``settings``: the same composition root as serve."""
+    from vto.errors import VtoError
     from vto.service.queue import make_celery
-    from vto.service.webhooks import WebhookSender, load_or_create_secret
-    from vto.service.worker import Worker, make_engine
+    from vto.service.worker import calls
+    from vto.service.worker.process import build_engine, worker_name
+    from vto.service.worker.runner import JobRunner
+    from vto.service.wiring import worker_parts
 
-    store = JobStore(settings.db_url, lease_s=settings.lease_s, max_attempts=settings.max_attempts)
-    secret = settings.webhook_secret or load_or_create_secret(settings.data_dir / "webhook_secret")
-    worker = Worker(settings=settings, store=store, storage=make_storage_for(settings),
-                    engine=make_engine(settings), metrics=Metrics(),
-                    webhooks=WebhookSender(secret, allow_private=settings.webhook_allow_private))
-    return make_celery(settings, run_job=worker.run_job), worker
+    parts = worker_parts(settings)
+    engine = build_engine(settings)
+    runner = JobRunner(table=parts.table, storage=parts.storage, engine=engine,
+                       name=worker_name("celery"), lease_s=settings.lease_s, outbox=parts.outbox)
+
+    def engine_call(method, payload):  # noqa: ANN001, ANN202
+        try:
+            return {"value": calls.handle(engine, method, payload)}
+        except VtoError as exc:
+            return {"problem": exc.to_problem()}
+
+    return make_celery(settings, run_job=runner.run_job, engine_call=engine_call), runner, engine
 
 
 def run(args: argparse.Namespace) -> int:
     args.queue = "celery"  # a worker only makes sense behind the Celery queue
     settings = settings_from_args(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app, worker = build_worker(settings)
-    worker.load_models()
+    app, _runner, engine = build_worker(settings)
+    for model in settings.preload_models:
+        engine.load(model)
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", "-Q", settings.celery_queue,
                      "--loglevel=INFO", "--without-gossip", "--without-mingle"])
     return 0

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 OOTD_REPO = "levihsu/OOTDiffusion"
 CLIP_REPO = "openai/clip-vit-large-patch14"
 UNET_STEP = "checkpoint-36000"
-ENV_VAR = "VTO_CHECKPOINTS"
 
 # Files every model type needs, relative to DIR. The CLIP weights may be either format.
 _SHARED_FILES = [
@@ -125,20 +124,6 @@ class CheckpointDir:
                 f"checkpoint directory {self.root} is missing {len(missing)} file(s): {shown}; "
                 f"get them with 'vto download --dir {self.root} --model {which}'",
                 missing=missing)
-
-
-def resolve_checkpoints(arg: str | os.PathLike[str] | None) -> CheckpointDir:
-    """--checkpoints DIR, else $VTO_CHECKPOINTS, else the seed's $CHECKPOINT_PATH, else ./checkpoints."""
-    value = arg or os.environ.get(ENV_VAR) or os.environ.get("CHECKPOINT_PATH")
-    if not value:
-        if Path("checkpoints").is_dir():
-            value = "checkpoints"
-        else:
-            raise CheckpointError(
-                "no checkpoint directory given: pass --checkpoints DIR or set VTO_CHECKPOINTS "
-                "(get the weights with 'vto download --dir DIR', or a tiny test checkpoint with "
-                "'vto dev tiny-checkpoint DIR')")
-    return CheckpointDir(Path(value).expanduser())
 
 
 # ---------------------------------------------------------------------------------------------

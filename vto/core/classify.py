@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from vto.core.checkpoints import CheckpointDir
+from vto.core.models.base import SharedParts
 from vto.core.types import Category
 
 PROMPTS: dict[Category, list[str]] = {
@@ -30,22 +31,24 @@ class GarmentClassifier:
         self._text_embeds = self._encode_prompts()
 
     @classmethod
-    def from_checkpoints(cls, ckpt: CheckpointDir, device: torch.device) -> "GarmentClassifier":
-        from transformers import (CLIPImageProcessorPil, CLIPTextModelWithProjection, CLIPTokenizer,
-                                  CLIPVisionModelWithProjection)
-        from transformers.utils import logging as hf_logging
+    def from_checkpoints(cls, ckpt: CheckpointDir, device: torch.device,
+                         parts: SharedParts | None = None) -> "GarmentClassifier":
+        """The vision tower is the one the OOTD prompts use (shared through ``parts``: one
+        copy in memory); the text tower with its projection is the classifier's own."""
+        from transformers import CLIPImageProcessorPil, CLIPTextModelWithProjection, CLIPTokenizer
 
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # each tower ignores the other's weights: expected
-        try:
-            vision = CLIPVisionModelWithProjection.from_pretrained(ckpt.clip, torch_dtype=torch.float32)
-            text = CLIPTextModelWithProjection.from_pretrained(ckpt.clip, torch_dtype=torch.float32)
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        from vto.core.models.ootd.pipeline import load_clip_vision, quiet_loading, shared_key
+
+        parts = parts if parts is not None else SharedParts()
+        with quiet_loading():  # each tower ignores the other's weights: expected
+            vision = parts.get(shared_key("image_encoder", ckpt, device),
+                               lambda: load_clip_vision(ckpt.clip, device))
+            text = CLIPTextModelWithProjection.from_pretrained(ckpt.clip,
+                                                               torch_dtype=torch.float32)
         tokenizer = CLIPTokenizer.from_pretrained(ckpt.ootd / "tokenizer")  # the same CLIP BPE
         processor = CLIPImageProcessorPil.from_pretrained(ckpt.clip)
-        return cls(vision.to(device).eval(), text.to(device).eval(), tokenizer, processor,
-                   _logit_scale(ckpt), device)
+        return cls(vision, text.to(device).eval(), tokenizer, processor, _logit_scale(ckpt),
+                   device)
 
     @torch.inference_mode()
     def _encode_prompts(self) -> torch.Tensor:

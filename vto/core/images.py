@@ -67,6 +67,10 @@ def _open_raw(source: str | Path | bytes, *, max_pixels: int, formats: Sequence[
                     f"(limit {max_pixels:,})")
             if width < 1 or height < 1:
                 raise InvalidImage(f"{what} is empty ({width}x{height})")
+            # One rule for every input: a still image. (MPO is how cameras store a JPEG with
+            # a preview frame; its first frame is the photo.)
+            if getattr(image, "is_animated", False) and image.format != "MPO":
+                raise InvalidImage(f"{what} is animated; send a still image")
             try:
                 image.load()
                 return ImageOps.exif_transpose(image)
@@ -118,3 +122,19 @@ def open_mask(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXEL
               formats: Sequence[str] | None = None, name: str | None = None) -> Image.Image:
     """Open a user mask as a binary ``"L"`` image: 255 = region to re-generate, 0 = keep."""
     return binarize_mask(_open_raw(source, max_pixels=max_pixels, formats=formats, name=name))
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes of ``image``; re-encoding keeps pixels only (no EXIF or text chunks)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def probe_size(source: bytes, formats: Sequence[str] | None = None) -> tuple[int, int]:
+    """(width, height) from the header alone (nothing is decoded); InvalidImage if unreadable."""
+    try:
+        with Image.open(io.BytesIO(source), formats=list(formats) if formats else None) as image:
+            return image.size
+    except (UnidentifiedImageError, *_DECODE_ERRORS):
+        raise InvalidImage("the uploaded file is not a supported image") from None

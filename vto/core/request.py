@@ -15,6 +15,7 @@ anything knowable before the models run is refused before a job exists.
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -27,6 +28,28 @@ from vto.core.types import Category, Framing, parse_category
 from vto.errors import InvalidInput
 
 MAX_SEED = 2**31 - 1
+
+
+def parse_size(text: str | tuple[int, int]) -> tuple[int, int]:
+    """'768x1024' -> (768, 1024). Bounds are checked when a request is resolved (per model)."""
+    if isinstance(text, tuple):
+        return int(text[0]), int(text[1])
+    try:
+        width, height = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise InvalidInput(f"size must look like WIDTHxHEIGHT (e.g. 768x1024), got {text!r}",
+                           field="size") from None
+    return width, height
+
+
+def resolve_seed(seed: int | None) -> int:
+    """-1 (or None) picks a random seed, as the original does; the result is reported back."""
+    if seed is None or seed == -1:
+        return secrets.randbelow(MAX_SEED + 1)
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise InvalidInput(f"seed must be -1 or between 0 and {MAX_SEED}, got {seed}",
+                           field="seed")
+    return int(seed)
 
 # Older names still accepted at the edges -> the one vocabulary used inside.
 ALIASES = {"n_steps": "num_inference_steps", "steps": "num_inference_steps",
@@ -217,7 +240,7 @@ class TryOnInputs:
     """The images of one request, decoded (vto.core.images.open_image / open_mask)."""
 
     person: Image.Image
-    garment: Image.Image
+    garment: Image.Image | None = None        # None only where no garment is needed (masks)
     mask: Image.Image | None = None           # "L", white = re-generate, the photo's size
     garment_mask: Image.Image | None = None   # "L", white = garment, the garment photo's size
     densepose: Image.Image | None = None      # RGB, the photo's size
@@ -228,19 +251,20 @@ def check_inputs(request: TryOnRequest, inputs: TryOnInputs,
     """Everything about the images that can be refused before any model runs."""
     spec, caps = request.spec, request.spec.capabilities
     for label, image in (("person_image", inputs.person), ("garment_image", inputs.garment)):
-        _check_photo(label, image, limits)
+        if image is not None:
+            _check_photo(label, image, limits)
     if inputs.mask is not None:
         if not caps.user_mask:
             raise InvalidInput(f"model {spec.id} does not take a mask; leave it out",
                                field="mask")
         _same_size("mask", inputs.mask, "person_image", inputs.person)
         check_mask_coverage(inputs.mask)
-    if inputs.garment_mask is not None:
+    if inputs.garment_mask is not None and inputs.garment is not None:
         if Need.GARMENT_MASK not in caps.needs:
             raise InvalidInput(f"model {spec.id} does not use a garment mask; leave it out",
                                field="garment_mask")
         _same_size("garment_mask", inputs.garment_mask, "garment_image", inputs.garment)
-        check_mask_coverage(inputs.garment_mask, "garment_mask")
+        check_mask_coverage(inputs.garment_mask, "garment_mask", full_ok=True)
     if Need.DENSEPOSE in caps.needs:
         if inputs.densepose is None:
             raise InvalidInput(f"model {spec.id} needs a DensePose image of the person "
@@ -268,13 +292,13 @@ def _same_size(label: str, image: Image.Image, other_label: str, other: Image.Im
                            field=label)
 
 
-def check_mask_coverage(mask: Image.Image, label: str = "mask") -> None:
-    """A mask must mark something to re-generate and keep something of the photo."""
+def check_mask_coverage(mask: Image.Image, label: str = "mask", *, full_ok: bool = False) -> None:
+    """A mask must mark something (and, unless ``full_ok``, leave something unmarked)."""
     values = mask.convert("L").point(lambda v: 255 if v >= 127 else 0)
     low, high = values.getextrema()
     if high == 0:
         raise InvalidInput(f"the {label} is empty (all black): paint the region to "
                            "re-generate in white", field=label)
-    if low == 255:
+    if low == 255 and not full_ok:
         raise InvalidInput(f"the {label} is full (all white): it must leave part of the "
                            "photo black", field=label)

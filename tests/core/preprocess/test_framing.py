@@ -14,6 +14,7 @@ from vto.core.preprocess import framing
 from vto.core.images import open_image
 from vto.core.preprocess.masking import get_mask_location
 from vto.core.preprocess.openpose import Person, keypoints_dict
+from vto.core.models.base import Need
 from vto.core.preprocess.parsing import HumanParser
 from vto.dev.parsing_weights import write_random_parsing_model
 from vto.core.preprocess.prepare import Preprocessor, compose_result, prepare_person
@@ -53,7 +54,7 @@ def photo() -> Image.Image:
 
 def test_stretch_is_the_original_pipeline(preprocessor, checkpoints, photo):
     small_photo = photo.resize((600, 900))           # not 3:4: STRETCH squashes like the original
-    prepared = prepare_person(small_photo, size=SIZE, model_type="hd", category="upper_body",
+    prepared = prepare_person(small_photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                               framing=Framing.STRETCH, preprocessor=preprocessor)
     # the original, step by step (run_ootd.py)
     model_img = small_photo.resize(SIZE)
@@ -66,8 +67,8 @@ def test_stretch_is_the_original_pipeline(preprocessor, checkpoints, photo):
     assert prepared.person.tobytes() == model_img.tobytes()
     assert prepared.mask.tobytes() == mask.tobytes()
     assert prepared.masked.tobytes() == masked.tobytes()
-    assert prepared.window is None and prepared.keypoints == keypoints
-    assert np.array_equal(prepared.labels, parse)
+    assert prepared.window is None and prepared.analysis.keypoints == keypoints
+    assert np.array_equal(prepared.analysis.labels, parse)
     generated = Image.new("RGB", SIZE, (0, 255, 0))
     assert compose_result(small_photo, generated, prepared) is generated
 
@@ -75,7 +76,7 @@ def test_stretch_is_the_original_pipeline(preprocessor, checkpoints, photo):
 def test_stretch_with_user_mask(photo):
     user = Image.new("RGB", (300, 400), (0, 0, 0))
     user.paste((200, 200, 200), (100, 100, 200, 300))
-    prepared = prepare_person(photo, size=SIZE, model_type="dc", category="lower_body",
+    prepared = prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="dc", category="lower_body",
                               framing="stretch", user_mask=user)
     values = np.asarray(prepared.mask)
     assert prepared.mask.mode == "L" and prepared.mask.size == SIZE
@@ -89,13 +90,10 @@ def test_stretch_with_user_mask(photo):
 
 def test_empty_user_mask_and_missing_preprocessor(photo):
     with pytest.raises(InvalidInput, match="empty"):
-        prepare_person(photo, size=SIZE, model_type="hd", category="upper_body",
+        prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                        framing="keep", user_mask=Image.new("L", photo.size))
     with pytest.raises(InvalidInput, match="preprocessor"):
-        prepare_person(photo, size=SIZE, model_type="hd", category="upper_body", framing="keep")
-    with pytest.raises(InvalidInput, match="hd"):
-        prepare_person(photo, size=SIZE, model_type="hd", category="dress", framing="keep",
-                       user_mask=Image.new("L", photo.size, 255))
+        prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body", framing="keep")
 
 
 def _wide_scene(photo: Image.Image) -> Image.Image:
@@ -123,7 +121,7 @@ def test_keep_with_user_mask_pastes_back_into_the_photo(photo):
     scene = _wide_scene(photo)
     user = Image.new("L", scene.size, 0)
     user.paste(255, (1050, 500, 1350, 800))
-    prepared = prepare_person(scene, size=SIZE, model_type="hd", category="upper_body",
+    prepared = prepare_person(scene, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                               framing=Framing.KEEP, user_mask=user)
     win = prepared.window
     assert win.size[0] * 4 == win.size[1] * 3                   # 3:4 window
@@ -140,14 +138,16 @@ def test_keep_with_user_mask_pastes_back_into_the_photo(photo):
 
 def test_keep_with_pose_finds_a_window_around_the_person(preprocessor, photo):
     scene = _wide_scene(photo)
-    prepared = prepare_person(scene, size=SIZE, model_type="dc", category="dress",
+    prepared = prepare_person(scene, size=SIZE, needs={Need.MASK}, recipe="dc", category="dress",
                               framing="keep", preprocessor=preprocessor)
     win = prepared.window
     assert win.size[0] * 4 == win.size[1] * 3
     # the fake detector puts the person in the middle of the letterboxed view
     centre_x = (win.x0 + win.x1) / 2
     assert abs(centre_x - 950) < 60
-    assert prepared.keypoints is not None and prepared.labels.shape == (512, 384)
+    assert prepared.analysis.keypoints is not None
+    assert prepared.analysis.labels.shape == (512, 384)
+    assert prepared.analysis.labels_lip.shape == (512, 384)
     values = np.asarray(prepared.mask)
     masked = np.asarray(prepared.masked)
     assert (masked[values == 255] == 127).all()
@@ -159,13 +159,13 @@ def test_keep_with_pose_finds_a_window_around_the_person(preprocessor, photo):
 def test_keep_person_checks(checkpoints, photo):
     nobody = Preprocessor(checkpoints, keypoint_source=lambda image: [])
     with pytest.raises(NoPersonFound):
-        prepare_person(photo, size=SIZE, model_type="hd", category="upper_body",
+        prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                        preprocessor=nobody)
     twins = Preprocessor(checkpoints, keypoint_source=lambda image: standing_person(image) * 2)
     with pytest.raises(SeveralPersonsFound):
-        prepare_person(photo, size=SIZE, model_type="hd", category="upper_body",
+        prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                        preprocessor=twins)
-    prepared = prepare_person(photo, size=SIZE, model_type="hd", category="upper_body",
+    prepared = prepare_person(photo, size=SIZE, needs={Need.MASK}, recipe="hd", category="upper_body",
                               preprocessor=twins, person_select="largest")
     assert prepared.mask.size == SIZE
 
@@ -180,7 +180,7 @@ def test_exif_rotated_photo_keeps_its_upright_size():
     assert upright.size == (768, 1024)
     user = Image.new("L", upright.size, 0)
     user.paste(255, (300, 300, 500, 600))
-    prepared = prepare_person(upright, size=SIZE, model_type="dc", category="upper_body",
+    prepared = prepare_person(upright, size=SIZE, needs={Need.MASK}, recipe="dc", category="upper_body",
                               framing="keep", user_mask=user)
     result = compose_result(upright, Image.new("RGB", SIZE, (9, 9, 9)), prepared)
     assert result.size == upright.size

@@ -36,9 +36,10 @@ StepCallback = Callable[[int, int], None]  # (step, total); raising vto.errors.C
 class Need(str, Enum):
     """What a model needs computed before it runs (the engine computes each at most once)."""
 
-    POSE = "pose"                  # COCO-18 OpenPose keypoints of the person
-    PARSE = "parse"                # ATR (+ LIP neck) and LIP human-parsing label maps
-    MASK = "mask"                  # the region to re-generate: automatic (OOTD's) or the user's
+    POSE = "pose"                  # COCO-18 OpenPose keypoints the model itself consumes
+    PARSE = "parse"                # ATR (+ LIP neck) and LIP label maps the model consumes
+    MASK = "mask"                  # the region to re-generate: the user's, else automatic
+                                   # (OOTD's recipe from pose + parsing, run for it alone)
     GARMENT_MASK = "garment_mask"  # the garment's silhouette in its product photo
     DENSEPOSE = "densepose"        # a DensePose image (uploaded; vto does not compute one)
 
@@ -78,6 +79,7 @@ class Capabilities:
     needs: frozenset[Need]
     framings: tuple[Framing, ...] = (Framing.KEEP, Framing.STRETCH)
     default_category: Category = Category.UPPER_BODY
+    automatic_mask: str = "dc"     # OOTD's mask recipe for Need.MASK: 'hd' (arms 60 px) or 'dc' (45)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``GET /v1/models``)."""

@@ -1,10 +1,11 @@
-"""From a person photo to what the diffusion needs: person image, mask, masked person.
+"""From a person photo to what a model needs: the person at the working size, pose, parsing,
+the mask and the masked person — each computed only when the model's needs ask for it.
 
     preprocessor = Preprocessor(checkpoints_root, device="cpu")   # models load on first use
-    prepared = prepare_person(photo, size=(768, 1024), model_type=ModelType.HD,
+    prepared = prepare_person(photo, size=(768, 1024), needs={Need.MASK}, recipe=ModelType.HD,
                               category=Category.UPPER_BODY, framing=Framing.KEEP,
                               preprocessor=preprocessor)
-    ... diffusion on prepared.person / prepared.masked / prepared.mask ...
+    ... the model on prepared.person / prepared.masked / prepared.mask ...
     final = compose_result(photo, generated, prepared)
 
 ``Framing.STRETCH`` is the original's ``run_ootd.py`` exactly: the photo squashed to the
@@ -20,7 +21,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import numpy as np
 from PIL import Image
@@ -32,8 +33,8 @@ from vto.core.preprocess.openpose import BodyPoseDetector, Person, keypoints_dic
 from vto.core.preprocess.parsing import HumanParser
 from vto.core.preprocess.persons import check_person
 from vto.core.checkpoints import CheckpointDir
-from vto.core.types import (Category, Framing, ModelType, check_combination, parse_category,
-                            parse_model_type)
+from vto.core.models.base import Need
+from vto.core.types import Category, Framing, ModelType, parse_category, parse_model_type
 from vto.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -44,18 +45,6 @@ PARSING_DIR = Path("humanparsing")
 
 KeypointSource = Callable[[Image.Image], list[Person]]
 LabelSource = Callable[[Image.Image], np.ndarray]
-
-
-@dataclass
-class MaskResult:
-    """The mask for one 384×512 person image and what it was computed from."""
-
-    mask: Image.Image            # "L" 384×512, 255 = re-generate
-    mask_gray: Image.Image       # "L" 384×512, 127 = re-generate
-    keypoints: dict              # {"pose_keypoints_2d": [[x, y] × 18]}, [0, 0] = missing
-    labels: np.ndarray           # (512, 384) uint8 ATR labels 0..18
-    person: Person               # the person the mask is for
-    people: list[Person]         # everyone detected, most prominent first
 
 
 class Preprocessor:
@@ -101,34 +90,63 @@ class Preprocessor:
     def parse(self, image_384x512: Image.Image) -> np.ndarray:
         return self._parser()(image_384x512)
 
-    def compute_mask(self, person: Image.Image, model_type: ModelType | str,
-                     category: Category | str, person_select: str = "error") -> MaskResult:
-        """Pose and parsing on ``person.resize((384, 512))`` (bicubic, as the original),
-        person checks, then the original's mask at 384×512."""
-        model_type, category = parse_model_type(model_type), parse_category(category)
+    def parse_both(self, image_384x512: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+        """(ATR labels with the neck, LIP labels); an injected label source gives no LIP map."""
+        parser = self._parser()
+        both = getattr(parser, "both", None)
+        return both(image_384x512) if both is not None else (parser(image_384x512), None)
+
+    def analyse(self, person: Image.Image, category: Category | str,
+                person_select: str = "error", *, recipe: ModelType | str | None = None
+                ) -> Analysis:
+        """Pose and parsing on ``person.resize((384, 512))`` (bicubic, as the original), the
+        person checks, and with ``recipe`` ('hd' or 'dc' arm widths) the original's mask."""
+        category = parse_category(category)
         small = person.convert("RGB").resize(POSE_SIZE)
         people = self.detect(small)
         chosen = check_person(people, category, person_select)
-        labels = self.parse(small)
+        labels, labels_lip = self.parse_both(small)
         keypoints = keypoints_dict(chosen)
-        mask, mask_gray = get_mask_location(model_type, category, labels, keypoints)
-        return MaskResult(mask, mask_gray, keypoints, labels, chosen, people)
+        mask = mask_gray = None
+        if recipe is not None:
+            mask, mask_gray = get_mask_location(parse_model_type(recipe), category, labels,
+                                                keypoints)
+        return Analysis(keypoints, labels, labels_lip, chosen, people, mask, mask_gray)
+
+
+@dataclass
+class Analysis:
+    """What pose and parsing found on one 384x512 person image."""
+
+    keypoints: dict              # {"pose_keypoints_2d": [[x, y] × 18]}, [0, 0] = missing
+    labels: np.ndarray           # (512, 384) uint8 ATR labels 0..17, 18 = neck (from LIP)
+    labels_lip: np.ndarray | None  # (512, 384) uint8 LIP labels 0..19
+    person: Person               # the person checked and chosen
+    people: list[Person]         # everyone detected, most prominent first
+    mask: Image.Image | None = None       # "L" 384×512, 255 = re-generate (with a recipe)
+    mask_gray: Image.Image | None = None  # "L" 384×512, 127 = re-generate
+
+    @property
+    def keypoint_array(self) -> np.ndarray:
+        return np.asarray(self.keypoints["pose_keypoints_2d"], dtype=np.float64).reshape(18, 2)
 
 
 @dataclass
 class PreparedPerson:
-    """The person side of a try-on, at the working size."""
+    """The person side of a try-on at the working size: what a model's needs ask for."""
 
-    person: Image.Image                    # RGB: the original's image_ori
-    mask: Image.Image                      # "L" 0/255, 255 = re-generate
-    masked: Image.Image                    # RGB, grey 127 inside the mask
+    person: Image.Image                     # RGB: the original's image_ori
     framing: Framing = Framing.STRETCH
-    window: geo.Window | None = None   # None for STRETCH
-    keypoints: dict | None = None          # 384×512 keypoints of the working image
-    labels: np.ndarray | None = field(default=None, repr=False)
+    window: geo.Window | None = None        # None for STRETCH
+    mask: Image.Image | None = None         # "L" 0/255, 255 = re-generate (Need.MASK)
+    masked: Image.Image | None = None       # RGB, grey 127 inside the mask
+    analysis: Analysis | None = field(default=None, repr=False)  # pose + parsing, if run
+    densepose: Image.Image | None = None    # the user's DensePose image, framed like person
 
-    def mask_on_photo(self, photo_size: tuple[int, int]) -> Image.Image:
+    def mask_on_photo(self, photo_size: tuple[int, int]) -> Image.Image | None:
         """The mask in the photo's own coordinates (for --save-mask and debugging)."""
+        if self.mask is None:
+            return None
         if self.window is None:
             return self.mask.resize(photo_size, Image.NEAREST)
         return geo.mask_to_photo(self.mask, self.window)
@@ -139,75 +157,89 @@ def _user_mask(mask: Image.Image, size: tuple[int, int]) -> tuple[Image.Image, I
     binary = binarize_mask(mask.resize(size, Image.NEAREST) if mask.size != size else mask)
     values = np.asarray(binary)
     if not values.any():
-        raise InvalidInput("the mask is empty: paint the region to re-generate in white")
+        raise InvalidInput("the mask is empty inside the person's window: paint the region to "
+                           "re-generate in white")
     gray = Image.fromarray((values.astype(np.uint16) * 127 // 255).astype(np.uint8), "L")
     return binary, gray
 
 
-def _finish(person: Image.Image, mask: Image.Image, mask_gray: Image.Image, **extra
-            ) -> PreparedPerson:
-    masked = Image.composite(mask_gray, person, mask)
-    return PreparedPerson(person=person, mask=mask, masked=masked, **extra)
+def _masked(person: Image.Image, mask: Image.Image, mask_gray: Image.Image) -> Image.Image:
+    return Image.composite(mask_gray, person, mask)
 
 
-def _masks_at(result: MaskResult, size: tuple[int, int]) -> tuple[Image.Image, Image.Image]:
-    return (result.mask.resize(size, Image.NEAREST), result.mask_gray.resize(size, Image.NEAREST))
-
-
-def prepare_person(photo: Image.Image, *, size: tuple[int, int], model_type: ModelType | str,
-                   category: Category | str, framing: Framing | str = Framing.KEEP,
+def prepare_person(photo: Image.Image, *, size: tuple[int, int], needs: Collection[Need],
+                   category: Category | str, recipe: ModelType | str = ModelType.DC,
+                   framing: Framing | str = Framing.KEEP,
                    user_mask: Image.Image | None = None,
+                   densepose: Image.Image | None = None,
                    preprocessor: Preprocessor | None = None,
                    person_select: str = "error") -> PreparedPerson:
-    """Person image, mask and masked person at ``size`` (W, H); see the module docstring.
+    """The person at ``size`` (W, H) and what ``needs`` ask for; see the module docstring.
 
-    With ``user_mask`` no pose/parsing runs (no preprocessor needed). Raises
-    PersonCheckFailed subclasses when the photo has no/several people or lacks body parts.
+    Pose and parsing run only when a need asks for them: Need.POSE/PARSE, or Need.MASK
+    without ``user_mask`` (the automatic mask, OOTD's ``recipe``: 'hd' or 'dc' arm widths).
+    Raises PersonCheckFailed subclasses when the photo has no/several people or lacks the
+    body parts the category needs.
     """
-    model_type, category = parse_model_type(model_type), parse_category(category)
-    check_combination(model_type, category)
+    category = parse_category(category)
     mode = Framing(framing)
     photo = photo.convert("RGB")
-    if user_mask is None and preprocessor is None:
+    needs = set(needs)
+    auto_mask = Need.MASK in needs and user_mask is None
+    analyse = auto_mask or bool(needs & {Need.POSE, Need.PARSE})
+    if analyse and preprocessor is None:
         raise InvalidInput("a preprocessor (checkpoints) is needed unless a mask is given")
 
     if mode is Framing.STRETCH:
+        window, person_select_here = None, person_select
         person = photo.resize(size)
-        if user_mask is not None:
-            mask, gray = _user_mask(user_mask, size)
-            return _finish(person, mask, gray, framing=mode)
-        result = preprocessor.compute_mask(person, model_type, category, person_select)
-        return _finish(person, *_masks_at(result, size), framing=mode,
-                       keypoints=result.keypoints, labels=result.labels)
-
-    # KEEP: find the person (or the mask) in the photo, then work inside a window.
-    if user_mask is not None:
-        full_mask = binarize_mask(user_mask.resize(photo.size, Image.NEAREST)
-                                  if user_mask.size != photo.size else user_mask)
-        box = geo.mask_box(full_mask)
-        if box is None:
-            raise InvalidInput("the mask is empty: paint the region to re-generate in white")
+        full_mask = user_mask
+    else:
+        # KEEP: find the person (or the user's mask) in the photo, then work in a window.
+        full_mask = (binarize_mask(user_mask.resize(photo.size, Image.NEAREST)
+                                   if user_mask.size != photo.size else user_mask)
+                     if user_mask is not None else None)
+        if full_mask is not None:
+            box = geo.mask_box(full_mask)
+            if box is None:
+                raise InvalidInput("the mask is empty: paint the region to re-generate in white")
+        else:
+            assert preprocessor is not None
+            view, scale, offset = geo.letterbox(photo, POSE_SIZE)
+            chosen = check_person(preprocessor.detect(view), category, person_select)
+            box = geo.keypoint_box(chosen, scale, offset, photo.size)
         window = geo.choose_window(box, photo.size, size)
+        log.debug("keep framing: window %s of photo %s", window, photo.size)
         person = geo.crop(photo, window, size)
-        mask, gray = _user_mask(geo.crop(full_mask, window, size, mask=True), size)
-        return _finish(person, mask, gray, framing=mode, window=window)
+        # The chosen person fills the window; stray detections at its edge are not "several".
+        person_select_here = "largest"
 
-    view, scale, offset = geo.letterbox(photo, POSE_SIZE)
-    chosen = check_person(preprocessor.detect(view), category, person_select)
-    window = geo.choose_window(geo.keypoint_box(chosen, scale, offset, photo.size),
-                                   photo.size, size)
-    log.debug("keep framing: window %s of photo %s", window, photo.size)
-    person = geo.crop(photo, window, size)
-    # The chosen person fills the window; stray detections at its edge are not "several".
-    result = preprocessor.compute_mask(person, model_type, category, "largest")
-    return _finish(person, *_masks_at(result, size), framing=mode, window=window,
-                   keypoints=result.keypoints, labels=result.labels)
+    prepared = PreparedPerson(person=person, framing=mode, window=window)
+    if densepose is not None:
+        prepared.densepose = (densepose.convert("RGB").resize(size, Image.NEAREST)
+                              if window is None else geo.crop(densepose, window, size, mask=True))
+    if analyse:
+        assert preprocessor is not None
+        prepared.analysis = preprocessor.analyse(person, category, person_select_here,
+                                                 recipe=recipe if auto_mask else None)
+    if Need.MASK in needs:
+        if full_mask is not None:
+            cropped = full_mask if window is None else geo.crop(full_mask, window, size, mask=True)
+            mask, gray = _user_mask(cropped, size)
+        else:
+            assert prepared.analysis is not None and prepared.analysis.mask is not None
+            mask = prepared.analysis.mask.resize(size, Image.NEAREST)
+            gray = prepared.analysis.mask_gray.resize(size, Image.NEAREST)
+        prepared.mask, prepared.masked = mask, _masked(person, mask, gray)
+    return prepared
 
 
 def compose_result(photo: Image.Image, generated: Image.Image,
                    prepared: PreparedPerson) -> Image.Image:
     """The final image: ``generated`` as is for STRETCH; for KEEP the photo at its own size
-    with only the (dilated, feathered) mask region replaced."""
+    with only the (dilated, feathered) mask region replaced — the whole window for models
+    that re-draw the whole person."""
     if prepared.window is None:
         return generated
-    return geo.paste_back(photo, generated, prepared.mask, prepared.window)
+    region = prepared.mask if prepared.mask is not None else Image.new("L", generated.size, 255)
+    return geo.paste_back(photo, generated, region, prepared.window)

@@ -152,14 +152,10 @@ def test_many_steps_with_duplicate_karras_timesteps_do_not_crash(pipes, small_in
     assert out.images[0].size == (96, 128)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_steps": 0}, "steps"), ({"num_steps": 101}, "steps"), ({"num_samples": 5}, "samples"),
-    ({"image_scale": float("nan")}, "guidance"), ({"seed": -2}, "seed"),
-])
-def test_bad_settings_are_refused(pipes, small_inputs, kwargs, message):
-    with pytest.raises(InvalidInput, match=message):
-        run(pipes[ModelType.HD], small_inputs, **kwargs)
-
+def test_a_bad_seed_is_refused(pipes, small_inputs):
+    """Settings are the request's to check (vto.core.request); the seed stays the pipeline's."""
+    with pytest.raises(InvalidInput, match="seed"):
+        run(pipes[ModelType.HD], small_inputs, seed=-2)
 
 def test_sizes_must_match_and_be_multiples_of_8(pipes, small_inputs):
     pipe = pipes[ModelType.HD]

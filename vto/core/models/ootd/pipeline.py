@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
-import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,13 +27,13 @@ from PIL import Image
 
 from vto.core.checkpoints import CheckpointDir
 from vto.core.models.ootd.fusion import Fusion, install
+from vto.core.models.base import SharedParts, StepCallback
+from vto.core.request import resolve_seed
 from vto.core.types import Category, ModelType
 from vto.errors import CheckpointError, InvalidInput
 
 log = logging.getLogger(__name__)
 
-StepCallback = Callable[[int, int], None]
-MAX_SEED = 2147483647
 
 
 @dataclass
@@ -41,24 +41,6 @@ class TryOnOutput:
     images: list[Image.Image]
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def resolve_seed(seed: int | None) -> int:
-    """-1 (or None) picks a random seed, as the original does; the result is reported back."""
-    if seed is None or seed == -1:
-        return random.SystemRandom().randint(0, MAX_SEED)
-    if not 0 <= int(seed) <= MAX_SEED:
-        raise InvalidInput(f"seed must be -1 or between 0 and {MAX_SEED}, got {seed}")
-    return int(seed)
-
-
-def check_settings(num_steps: int, image_scale: float, num_samples: int) -> None:
-    if not 1 <= int(num_steps) <= 100:
-        raise InvalidInput(f"steps must be between 1 and 100, got {num_steps}")
-    if not 1 <= int(num_samples) <= 4:
-        raise InvalidInput(f"samples must be between 1 and 4, got {num_samples}")
-    if not (np.isfinite(image_scale) and 0.0 <= image_scale <= 20.0):
-        raise InvalidInput(f"guidance must be between 0 and 20, got {image_scale}")
 
 
 def _load_scheduler(ckpt: CheckpointDir):
@@ -88,6 +70,77 @@ def _load_text_encoder(folder, device):
     return model.to(device).eval()
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence transformers/diffusers chatter that is expected for these files: the vision
+    tower ignores CLIP's text weights, and the release ships .bin (no safetensors)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as hf_logging
+
+    verbosity, diffusers_verbosity = hf_logging.get_verbosity(), diffusers_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+        diffusers_logging.set_verbosity(diffusers_verbosity)
+
+
+def _load_vae(ckpt: CheckpointDir, device: torch.device, dtype: torch.dtype):
+    from diffusers import AutoencoderKL
+
+    folder = ckpt.ootd / "vae"  # the release ships .bin; a converted tree may have safetensors
+    vae = AutoencoderKL.from_pretrained(
+        folder, torch_dtype=dtype,
+        use_safetensors=(folder / "diffusion_pytorch_model.safetensors").is_file())
+    return vae.to(device).eval()
+
+
+def _load_tokenizer(ckpt: CheckpointDir, device: torch.device, dtype: torch.dtype):
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(ckpt.ootd / "tokenizer")
+
+
+def _load_image_encoder(ckpt: CheckpointDir, device: torch.device, dtype: torch.dtype):
+    # Both CLIP encoders run in fp32, as in the original; the prompt is cast afterwards.
+    return load_clip_vision(ckpt.clip, device)
+
+
+def _load_image_processor(ckpt: CheckpointDir, device: torch.device, dtype: torch.dtype):
+    from transformers import CLIPImageProcessorPil
+
+    # The PIL backend resizes like the original's processor (the torchvision one does not).
+    return CLIPImageProcessorPil.from_pretrained(ckpt.clip)
+
+
+def load_clip_vision(folder, device: torch.device):
+    """CLIP ViT-L/14's vision tower with projection, fp32 (prompts and the garment classifier)."""
+    from transformers import CLIPVisionModelWithProjection
+
+    return CLIPVisionModelWithProjection.from_pretrained(
+        folder, torch_dtype=torch.float32).to(device).eval()
+
+
+def shared_key(name: str, ckpt: CheckpointDir, device: torch.device,
+               dtype: torch.dtype | None = None) -> tuple[str, ...]:
+    """The SharedParts key of an OOTD component (the classifier reuses the image encoder)."""
+    return ("ootd", name, str(ckpt.root), str(device), str(dtype))
+
+
+_SHARED_LOADERS = {
+    "vae": _load_vae,
+    "text_encoder": lambda ckpt, device, dtype: _load_text_encoder(ckpt.ootd / "text_encoder",
+                                                                   device),
+    "tokenizer": _load_tokenizer,
+    "image_encoder": _load_image_encoder,
+    "image_processor": _load_image_processor,
+}
+
+
 class OOTDPipeline:
     """One model type (hd or dc) loaded from a checkpoint directory, ready to try garments on."""
 
@@ -103,49 +156,34 @@ class OOTDPipeline:
 
     @classmethod
     def from_checkpoints(cls, ckpt: CheckpointDir, model_type: ModelType | str,
-                         device: str | torch.device = "cpu",
-                         dtype: torch.dtype | None = None) -> "OOTDPipeline":
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from diffusers.utils import logging as diffusers_logging
-        from transformers import CLIPImageProcessorPil, CLIPTokenizer, CLIPVisionModelWithProjection
-        from transformers.utils import logging as hf_logging
+                         device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                         parts: SharedParts | None = None) -> "OOTDPipeline":
+        """Load one weight set. Everything hd and dc load from the same files (VAE, text
+        encoder, tokenizer, CLIP tower and processor, scheduler config) comes from ``parts``,
+        so both loaded together hold one copy; the two UNets are each model's own."""
+        from diffusers import UNet2DConditionModel
 
         model_type = ModelType(model_type)
         device = torch.device(device)
         dtype = dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        parts = parts if parts is not None else SharedParts()
         ckpt.verify([model_type], preprocessing=False)
-        verbosity, diffusers_verbosity = hf_logging.get_verbosity(), diffusers_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the vision tower ignores CLIP's text weights: expected
-        hf_logging.disable_progress_bar()
-        diffusers_logging.set_verbosity_error()  # "no safetensors, using .bin": the release is .bin
-        try:
-            vae_dir = ckpt.ootd / "vae"  # the release ships .bin; a converted tree may have safetensors
-            vae = AutoencoderKL.from_pretrained(
-                vae_dir, torch_dtype=dtype,
-                use_safetensors=(vae_dir / "diffusion_pytorch_model.safetensors").is_file())
-            unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part), torch_dtype=dtype)
-                     for part in ("unet_garm", "unet_vton")]
-            # Both CLIP encoders run in fp32, as in the original; the prompt is cast afterwards.
-            text_encoder = _load_text_encoder(ckpt.ootd / "text_encoder", device)
-            tokenizer = CLIPTokenizer.from_pretrained(ckpt.ootd / "tokenizer")
-            image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-                ckpt.clip, torch_dtype=torch.float32).to(device).eval()
-            # The PIL backend resizes like the original's processor (the torchvision one does not).
-            image_processor = CLIPImageProcessorPil.from_pretrained(ckpt.clip)
-            scheduler = _load_scheduler(ckpt)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"could not load the {model_type.value} model from {ckpt.root}: "
-                                  f"{str(exc).splitlines()[0]}") from exc
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
-            diffusers_logging.set_verbosity(diffusers_verbosity)
-        for module in (vae, *unets):
-            module.to(device).eval()
-        return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                   image_encoder=image_encoder, image_processor=image_processor,
-                   unet_garm=unets[0], unet_vton=unets[1], scheduler=scheduler,
-                   model_type=model_type, device=device, dtype=dtype)
+        with quiet_loading():
+            try:
+                # fp32 parts (CLIP towers, tokenizer) are shared whatever the pipeline dtype
+                shared = {name: parts.get(shared_key(name, ckpt, device,
+                                                     dtype if name == "vae" else None),
+                                          lambda load=load: load(ckpt, device, dtype))
+                          for name, load in _SHARED_LOADERS.items()}
+                unets = [UNet2DConditionModel.from_pretrained(ckpt.unet(model_type, part),
+                                                              torch_dtype=dtype).to(device).eval()
+                         for part in ("unet_garm", "unet_vton")]
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise CheckpointError(f"could not load the {model_type.value} model from "
+                                      f"{ckpt.root}: {str(exc).splitlines()[0]}") from exc
+        return cls(**shared, unet_garm=unets[0], unet_vton=unets[1],
+                   scheduler=_load_scheduler(ckpt), model_type=model_type, device=device,
+                   dtype=dtype)
 
     # -- 1. prompt ----------------------------------------------------------------------------
 
@@ -222,7 +260,6 @@ class OOTDPipeline:
                  callback: StepCallback | None = None) -> TryOnOutput:
         # 0. Check inputs; guidance at exactly 1.0 is the identity, so only s > 1 runs two branches
         self.check_inputs(garment, person, person_masked, mask)
-        check_settings(num_steps, image_scale, num_samples)
         seed = resolve_seed(seed)
         n, cfg = int(num_samples), image_scale > 1.0
         self.fusion.check()

@@ -48,11 +48,11 @@ def files(variant: str) -> list[WeightFile]:
     return out
 
 
-def _capabilities(categories: tuple[Category, ...]) -> Capabilities:
+def _capabilities(variant: str, categories: tuple[Category, ...]) -> Capabilities:
     return Capabilities(
         categories=categories, size=SizeSpec(default=(768, 1024)),
         steps=Range(20, 1, 100), guidance=Range(2.0, 0.0, 20.0), max_samples=4,
-        user_mask=True, needs=frozenset({Need.POSE, Need.PARSE, Need.MASK}))
+        user_mask=True, needs=frozenset({Need.MASK}), automatic_mask=variant)
 
 
 _LICENCE = "CC BY-NC-SA 4.0 (non-commercial research)"
@@ -62,14 +62,15 @@ _WEIGHTS = ("Hugging Face Hub: levihsu/OOTDiffusion and openai/clip-vit-large-pa
 
 OOTD_HD = ModelSpec(
     id="ootd-hd", title="OOTDiffusion HD (half-body, tops)",
-    capabilities=_capabilities((Category.UPPER_BODY,)),
+    capabilities=_capabilities("hd", (Category.UPPER_BODY,)),
     licence=_LICENCE, licence_url=_LICENCE_URL, weights=_WEIGHTS.format(id="ootd-hd"),
-    backend="vto.core.models.ootd.backend:OOTDBackend", files=partial(files, "hd"),
+    backend="vto.core.models.ootd.backend:OOTDHDBackend", files=partial(files, "hd"),
     aliases=("hd",))
 
 OOTD_DC = ModelSpec(
     id="ootd-dc", title="OOTDiffusion DC (full-body: tops, bottoms, dresses)",
-    capabilities=_capabilities((Category.UPPER_BODY, Category.LOWER_BODY, Category.DRESS)),
+    capabilities=_capabilities("dc", (Category.UPPER_BODY, Category.LOWER_BODY,
+                                          Category.DRESS)),
     licence=_LICENCE, licence_url=_LICENCE_URL, weights=_WEIGHTS.format(id="ootd-dc"),
-    backend="vto.core.models.ootd.backend:OOTDBackend", files=partial(files, "dc"),
+    backend="vto.core.models.ootd.backend:OOTDDCBackend", files=partial(files, "dc"),
     aliases=("dc",))

@@ -1,0 +1,232 @@
+"""The try-on engine: from a request and its images to finished images, behind one port.
+
+    engine = TryOnEngine("~/vto-checkpoints", device="cpu")     # nothing heavy loads yet
+    engine.load("ootd-hd")                                       # optional preload
+    result = engine.run(TryOnRequest(model="ootd-dc", category="lower_body", seed=42),
+                        TryOnInputs(person=photo, garment=garment), on_step=print)
+    result.images        # list[PIL.Image.Image], one per sample, RGB (the photo's size for keep)
+    result.seed          # the seed actually used (request.seed == -1 -> random)
+    result.mask          # "L" at the working size, 255 = re-generated (None if the model has none)
+    result.output_mask   # the same region in the output images' coordinates
+    result.masked_person # RGB at the working size, grey 127 inside the mask (None likewise)
+    result.timings       # seconds: preprocess, inference, compose, total
+    engine.classify(image) -> dict[Category, float]             # CLIP zero-shot probabilities
+
+:class:`Engine` is the port the service depends on (a worker process owns the real one; tests
+use small fakes). :class:`TryOnEngine` is the real engine: it validates the request (the same
+:mod:`vto.core.request` rules as every edge), computes only the needs the model's spec declares
+(pose, parsing, the automatic mask, the garment mask), runs the model's backend, and pastes the
+result back into the photo. Backends load lazily, once per model, sharing what they can.
+Raising ``vto.errors.Cancelled`` in ``on_step`` aborts a run. One run at a time per engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from PIL import Image
+
+from vto.core.models.base import Backend, ModelInputs, Need, SharedParts, StepCallback
+from vto.core.models.registry import get_spec
+from vto.core.request import CORE_LIMITS, Limits, TryOnInputs, TryOnRequest, check_inputs
+from vto.core.request import resolve_seed
+from vto.core.types import Category
+from vto.errors import CheckpointError, InvalidInput
+
+if TYPE_CHECKING:
+    from vto.core.preprocess.prepare import Preprocessor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TryOnResult:
+    images: list[Image.Image]
+    seed: int
+    model: str
+    mask: Image.Image | None = None
+    masked_person: Image.Image | None = None
+    output_mask: Image.Image | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class MaskPreview:
+    mask: Image.Image      # "L" 0/255 at the photo's size, 255 = would be re-generated
+    masked: Image.Image    # RGB photo with that region grey (127)
+
+
+class Engine(Protocol):
+    """What the service needs from an engine (the worker process owns the real one)."""
+
+    def load(self, model: str) -> None:
+        """Load a model's weights now (raises CheckpointError naming what is missing)."""
+
+    def loaded_models(self) -> set[str]: ...
+
+    def run(self, request: TryOnRequest, inputs: TryOnInputs,
+            on_step: StepCallback | None = None) -> TryOnResult: ...
+
+    def classify(self, image: Image.Image) -> dict[Category, float]:
+        """Zero-shot garment category probabilities (the catalog's guess)."""
+
+    def automatic_mask(self, request: TryOnRequest, inputs: TryOnInputs) -> MaskPreview:
+        """The mask a run would use without a user mask, on the photo (to show or edit)."""
+
+
+class TryOnEngine:
+    """The real engine on one device (see the module docstring)."""
+
+    def __init__(self, checkpoints: Path | str, device: Any = None, dtype: Any = None, *,
+                 limits: Limits = CORE_LIMITS, keypoint_source: Callable | None = None) -> None:
+        from vto.core.devices import parse_dtype, resolve_device
+
+        self.root = Path(checkpoints).expanduser()
+        self.device = resolve_device(device)
+        self.dtype = parse_dtype(dtype, self.device)
+        self.limits = limits
+        self.keypoint_source = keypoint_source
+        self.parts = SharedParts()
+        self._backends: dict[str, Backend] = {}
+        self._preprocessor: Preprocessor | None = None
+        self._classifier: Any = None
+        self._load_lock = threading.RLock()
+        self._run_lock = threading.Lock()  # one run at a time on this device
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def loaded_models(self) -> set[str]:
+        return set(self._backends)
+
+    def backend(self, model: str) -> Backend:
+        spec = get_spec(model)
+        with self._load_lock:
+            if spec.id not in self._backends:
+                missing = spec.missing_files(self.root)
+                if missing:
+                    shown = ", ".join(f.path for f in missing[:6])
+                    more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+                    raise CheckpointError(
+                        f"checkpoint directory {self.root} is missing {len(missing)} file(s) "
+                        f"of model {spec.id}: {shown}{more}; get them with 'vto download --dir "
+                        f"{self.root} --model {spec.id}'", missing=[f.path for f in missing])
+                module, _, name = spec.backend.partition(":")
+                backend_class = getattr(importlib.import_module(module), name)
+                started = time.perf_counter()
+                self._backends[spec.id] = backend_class.load(self.root, self.device, self.dtype,
+                                                             self.parts)
+                log.info("loaded %s in %.1f s", spec.id, time.perf_counter() - started)
+            return self._backends[spec.id]
+
+    def load(self, model: str) -> None:
+        self.backend(model)
+
+    @property
+    def preprocessor(self) -> "Preprocessor":
+        from vto.core.preprocess.prepare import Preprocessor
+
+        with self._load_lock:
+            if self._preprocessor is None:
+                self._preprocessor = Preprocessor(self.root, device=str(self.device),
+                                                  keypoint_source=self.keypoint_source)
+            return self._preprocessor
+
+    # -- running -------------------------------------------------------------------------------
+
+    def validate(self, request: TryOnRequest, inputs: TryOnInputs | None = None) -> TryOnRequest:
+        """The request resolved against the limits (and its images checked): everything that
+        can be refused before any model work. Returns the resolved request."""
+        resolved = request.resolved(self.limits)
+        if inputs is not None:
+            check_inputs(resolved, inputs, self.limits)
+        return resolved
+
+    def run(self, request: TryOnRequest, inputs: TryOnInputs,
+            on_step: StepCallback | None = None) -> TryOnResult:
+        from vto.core.preprocess.prepare import compose_result, prepare_person
+
+        if inputs.garment is None:
+            raise InvalidInput("a garment image is needed", field="garment_image")
+        request = self.validate(request, inputs)
+        spec = request.spec
+        caps = spec.capabilities
+        seed = resolve_seed(request.seed)
+        started = time.perf_counter()
+        # Person checks and the mask come first: a photo without a person fails in seconds.
+        needs = caps.needs
+        analyse = bool(needs & {Need.POSE, Need.PARSE}) or (Need.MASK in needs
+                                                            and inputs.mask is None)
+        prepared = prepare_person(
+            inputs.person, size=request.size, needs=needs, category=request.category,
+            recipe=caps.automatic_mask, framing=request.framing, user_mask=inputs.mask,
+            densepose=inputs.densepose,
+            preprocessor=self.preprocessor if analyse else None,
+            person_select=request.person_select)
+        analysis = prepared.analysis
+        model_inputs = ModelInputs(
+            person=prepared.person, garment=inputs.garment.convert("RGB"), mask=prepared.mask,
+            masked_person=prepared.masked,
+            keypoints=analysis.keypoint_array if analysis and Need.POSE in needs else None,
+            parse=analysis.labels if analysis and Need.PARSE in needs else None,
+            parse_lip=analysis.labels_lip if analysis and Need.PARSE in needs else None,
+            garment_mask=self._garment_mask(inputs) if Need.GARMENT_MASK in needs else None,
+            densepose=prepared.densepose)
+        prepared_at = time.perf_counter()
+        backend = self.backend(spec.id)
+        with self._run_lock:
+            images = backend.run(model_inputs, request.run_params(seed), on_step)
+        inferred_at = time.perf_counter()
+        images = [compose_result(inputs.person, image, prepared) for image in images]
+        finished = time.perf_counter()
+        return TryOnResult(
+            images=images, seed=seed, model=spec.id, mask=prepared.mask,
+            masked_person=prepared.masked, output_mask=prepared.mask_on_photo(inputs.person.size)
+            if request.framing.value == "keep" else prepared.mask,
+            timings={"preprocess": prepared_at - started, "inference": inferred_at - prepared_at,
+                     "compose": finished - inferred_at, "total": finished - started})
+
+    def automatic_mask(self, request: TryOnRequest, inputs: TryOnInputs) -> MaskPreview:
+        """The automatic mask of ``request``'s model for this photo, in photo coordinates."""
+        from vto.core.preprocess.prepare import prepare_person
+
+        request = self.validate(request, TryOnInputs(person=inputs.person))
+        caps = request.spec.capabilities
+        if Need.MASK not in caps.needs:
+            raise InvalidInput(f"model {request.model} does not inpaint a masked region")
+        prepared = prepare_person(
+            inputs.person, size=request.size, needs={Need.MASK}, category=request.category,
+            recipe=caps.automatic_mask, framing=request.framing, preprocessor=self.preprocessor,
+            person_select=request.person_select)
+        mask = prepared.mask_on_photo(inputs.person.size)
+        assert mask is not None
+        grey = Image.new("RGB", inputs.person.size, (127, 127, 127))
+        return MaskPreview(mask=mask, masked=Image.composite(grey, inputs.person.convert("RGB"),
+                                                             mask))
+
+    @staticmethod
+    def _garment_mask(inputs: TryOnInputs) -> Image.Image:
+        if inputs.garment_mask is not None:
+            return inputs.garment_mask.convert("L")
+        from vto.core.preprocess.garment_mask import garment_mask
+
+        return garment_mask(inputs.garment.convert("RGB"))
+
+    # -- catalog helper ------------------------------------------------------------------------
+
+    def classify(self, image: Image.Image) -> dict[Category, float]:
+        """Zero-shot garment category with the checkpoint's CLIP (the tower OOTD uses)."""
+        from vto.core.checkpoints import CheckpointDir
+        from vto.core.classify import GarmentClassifier
+
+        with self._load_lock:
+            if self._classifier is None:
+                self._classifier = GarmentClassifier.from_checkpoints(
+                    CheckpointDir(self.root), self.device, self.parts)
+        with self._run_lock:
+            return self._classifier(image)
