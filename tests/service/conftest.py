@@ -1,9 +1,10 @@
 """Service test helpers: a real uvicorn server on a free loopback port, and image payloads.
 
-The engine is the real TryOnEngine on the session's tiny checkpoint. Tiny random weights find
-no person, so the shared engine gets an injected ``keypoint_source`` (a fixed standing pose;
-parsing, masks and framing stay real) and v1 tests mostly send a user ``mask``. The subprocess
-tests run `vto serve`'s default engine, whose real pose detector finds nobody (422).
+The server runs its worker in a spawned process, as in production. Most tests give it a fake
+engine (tests/service/fakes.py, one per situation); ``tiny_server`` runs the real engine on
+the session's tiny checkpoint (with a fixed standing pose: tiny random weights find nobody;
+parsing, masks, framing and the diffusion stay real). The subprocess tests run `vto serve`'s
+default engine, whose real pose detector finds nobody (422).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -55,31 +57,15 @@ def tryon_files(person: bytes | None = None, garment: bytes | None = None,
 
 
 def make_settings(tmp_path: Any, checkpoint: Any, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(checkpoints=str(getattr(checkpoint, "root", checkpoint)),
+    root = checkpoint if isinstance(checkpoint, (str, Path)) else checkpoint.root  # CheckpointDir
+    values: dict[str, Any] = dict(checkpoints=str(root),
                                   data_dir=tmp_path / "data", device="cpu", width=W, height=H,
-                                  default_steps=2, preload_models=["hd"], poll_s=0.1,
+                                  default_steps=2, preload_models=["ootd-hd"], poll_s=0.1,
                                   prefer_wait_max_s=30, sync_timeout_s=60,
-                                  webhook_allow_private=True, webhook_backoff_s=0.05)
+                                  webhook_allow_private=True, webhook_backoff_s=0.05,
+                                  engine_factory="tests.service.fakes:fake")
     values.update(overrides)
     return Settings(**values)
-
-
-class SlowEngine:
-    """The real engine, slowed down after every denoising step (a slow device)."""
-
-    def __init__(self, engine: Any, step_delay_s: float) -> None:
-        self.engine = engine
-        self.step_delay_s = step_delay_s
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.engine, name)
-
-    def run(self, request: Any, callback: Any = None) -> Any:
-        def slow(step: int, total: int) -> None:
-            time.sleep(self.step_delay_s)
-            if callback is not None:
-                callback(step, total)
-        return self.engine.run(request, callback=slow)
 
 
 @dataclass
@@ -90,8 +76,8 @@ class RunningServer:
     thread: threading.Thread
 
     @property
-    def state(self) -> Any:
-        return self.app.state.vto
+    def services(self) -> Any:
+        return self.app.state.services
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kw)
@@ -110,8 +96,8 @@ class RunningServer:
         self.thread.join(20)
 
 
-def start_server(settings: Settings, engine: Any = None, **kw: Any) -> RunningServer:
-    app = create_app(settings, engine, **kw)
+def start_server(settings: Settings, **kw: Any) -> RunningServer:
+    app = create_app(settings, **kw)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=2)
@@ -155,34 +141,23 @@ def wait_for(client: httpx.Client, job_id: str, timeout_s: float = 60,
     raise AssertionError(f"job {job_id} never reached {statuses}: {job}")
 
 
-# An upright person in the 384x512 pose frame (OpenPose COCO-18 order).
-POSE = [(192, 80), (192, 130), (140, 135), (125, 210), (120, 280), (244, 135), (259, 210),
-        (264, 280), (165, 280), (165, 380), (165, 480), (219, 280), (219, 380), (219, 480),
-        (182, 70), (202, 70), (170, 75), (214, 75)]
-
-
-def fixed_pose(image: Image.Image) -> list:
-    """Keypoint source for tiny random weights (which find nobody): one standing person."""
-    from vto.core.preprocess.openpose import Person
-
-    return [Person(keypoints=[(float(x), float(y)) for x, y in POSE], part_scores=[0.9] * 18,
-                   score=16.2, n_parts=18)]
-
-
-@pytest.fixture(scope="session")
-def tiny_engine(tiny_checkpoint: Any) -> Any:
-    """One real engine on the tiny checkpoint, shared (models load once per session). Its pose
-    source is injected (tiny weights find no person); human parsing and masks are real."""
-    from vto.core.tryon import TryOnEngine
-
-    engine = TryOnEngine(tiny_checkpoint, device="cpu", keypoint_source=fixed_pose)
-    engine.load("hd")
-    return engine
+from tests.service.fakes import POSE, fixed_pose  # noqa: E402,F401 - re-exported for tests
 
 
 @pytest.fixture()
-def server(tmp_path: Any, tiny_checkpoint: Any, tiny_engine: Any) -> Iterator[RunningServer]:
-    running = start_server(make_settings(tmp_path, tiny_checkpoint), tiny_engine)
+def server(tmp_path: Any, tiny_checkpoint: Any) -> Iterator[RunningServer]:
+    """A server whose worker runs the fake engine."""
+    running = start_server(make_settings(tmp_path, tiny_checkpoint))
     running.wait_ready()
+    yield running
+    running.stop()
+
+
+@pytest.fixture()
+def tiny_server(tmp_path: Any, tiny_checkpoint: Any) -> Iterator[RunningServer]:
+    """A server whose worker runs the real engine on the tiny checkpoint."""
+    running = start_server(make_settings(tmp_path, tiny_checkpoint,
+                                         engine_factory="tests.service.fakes:tiny"))
+    running.wait_ready(120)
     yield running
     running.stop()

@@ -27,7 +27,7 @@ import pytest
 
 from tests.service.conftest import free_port, tryon_files, wait_ready
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO  # noqa: E402
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_DB = 11
 
@@ -89,7 +89,8 @@ class Processes:
                        "--broker-url", broker]
         self.env = {**os.environ, "VTO_CELERY_QUEUE": queue, "VTO_LEASE_S": "2",
                     "VTO_POLL_S": "0.1", "VTO_PRELOAD_MODELS": "hd", "VTO_DEFAULT_STEPS": "2",
-                    "PYTHONPATH": str(REPO)}
+                    "PYTHONPATH": str(REPO), "VTO_FAKE_STEP_S": "0.1",
+                    "VTO_ENGINE_FACTORY": "tests.service.fakes:slow_real"}
         self.procs: list[subprocess.Popen] = []
         self.alive: list[subprocess.Popen] = []  # the processes expected to be running
 
@@ -175,7 +176,7 @@ def test_celery_worker_runs_jobs_and_a_killed_worker_s_job_reruns_once(
         assert seed["category_averages"]["upper_body"] > 0
         assert seed["metrics"]["success_count"] == 1 and seed["jobs"]["succeeded"] == 1
         samples = wait_finished_total(client, 1)
-        labels = (("category", "upper_body"), ("model_type", "hd"))
+        labels = (("category", "upper_body"), ("model", "ootd-hd"))
         assert samples[("vto_job_seconds_count", labels)] == 1
 
         slow = client.post("/v1/tryon", files=tryon_files(), data={"n_steps": "12"}).json()

@@ -1,5 +1,6 @@
-"""A server killed with SIGKILL in the middle of a job: after a restart the job re-runs and
-finishes, the queue behind it resumes, and each output exists exactly once."""
+"""`vto serve` killed with SIGKILL in the middle of a job (the API process: its worker process
+follows it): after a restart the job re-runs and finishes, the queue behind it resumes, and
+each output exists exactly once."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import httpx
 
 from tests.service.conftest import free_port, png, tryon_files, wait_for, wait_ready
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO  # noqa: E402
 
 
 def launch(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.service.slow_server"], cwd=REPO,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "vto", "serve"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _stderr_tail(proc: subprocess.Popen) -> str:
@@ -33,7 +34,8 @@ def test_sigkill_mid_job_then_restart_finishes_once(tmp_path, tiny_checkpoint):
     env = {**os.environ, "VTO_CHECKPOINTS": str(tiny_checkpoint.root), "VTO_DATA_DIR": str(data),
            "VTO_PORT": str(port), "VTO_DEVICE": "cpu", "VTO_WIDTH": "96", "VTO_HEIGHT": "128",
            "VTO_PRELOAD_MODELS": "hd", "VTO_LEASE_S": "1.5", "VTO_POLL_S": "0.1",
-           "VTO_DEFAULT_STEPS": "2", "SLOW_STEP_S": "0.2", "PYTHONPATH": str(REPO)}
+           "VTO_DEFAULT_STEPS": "2", "VTO_FAKE_STEP_S": "0.2", "PYTHONPATH": str(REPO),
+           "VTO_ENGINE_FACTORY": "tests.service.fakes:slow_real"}
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     proc = launch(env)
     try:

@@ -15,9 +15,9 @@ CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
 
 
 @pytest.mark.slow
-def test_openapi_fuzz_has_no_server_errors(tmp_path, tiny_checkpoint, tiny_engine):
+def test_openapi_fuzz_has_no_server_errors(tmp_path, tiny_checkpoint):
     settings = make_settings(tmp_path, tiny_checkpoint, queue_max=1000, sync_timeout_s=20)
-    running = start_server(settings, tiny_engine)
+    running = start_server(settings)
     try:
         running.wait_ready()
         proc = subprocess.run(

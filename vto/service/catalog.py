@@ -35,7 +35,7 @@ from PIL import Image
 
 from vto.core.images import SERVICE_FORMATS, open_image
 from vto.core.types import Category, ModelType, parse_category
-from vto.errors import ImageTooLarge, InputNotFound, InvalidImage, InvalidInput
+from vto.errors import ImageTooLarge, InputNotFound, InvalidInput, Unavailable
 from vto.service.storage import write_atomic
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Garment:
     int_id: int
     name: str
     category: Category
-    category_source: str  # "sidecar" | "form" | "filename" | "predicted" | "default"
+    category_source: str  # "sidecar" | "form" | "filename" | "predicted" | "pending" | "default"
     category_scores: dict[str, float] | None
     model_types: list[str]
     filename: str
@@ -115,16 +115,13 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> tuple[Image.Im
     """Decode JPEG/PNG/WEBP bytes into an upright RGB image; returns (image, source format).
 
     :func:`vto.core.images.open_image` decodes (format allowlist, pixel cap checked before the
-    pixels are decoded, EXIF orientation, transparency onto white, the usual background of
-    catalog garment photos); the catalog is stricter still: ``MAX_SIDE`` per side, no animations.
+    pixels are decoded, no animations, EXIF orientation, transparency onto white, the usual
+    background of catalog garment photos); the catalog is stricter still: ``MAX_SIDE`` per side.
     """
     image = open_image(data, max_pixels=max_pixels, formats=SERVICE_FORMATS,
                        name="the garment image")
     with Image.open(io.BytesIO(data), formats=list(SERVICE_FORMATS)) as header:  # header only
         source_format = header.format or "PNG"
-        frames = getattr(header, "n_frames", 1)
-    if frames > 1:
-        raise InvalidImage("animated images are not accepted")
     if max(image.size) > MAX_SIDE:
         raise ImageTooLarge(f"the garment image is {image.width}x{image.height}; the limit is "
                             f"{MAX_SIDE} per side")
@@ -146,6 +143,7 @@ class Catalog:
         self._by_id: dict[str, Garment] = {}
         self._ordered: list[Garment] = []
         self._predictions: dict[tuple[str, int, int], dict[str, float]] = {}
+        self._pending: set[str] = set()
         self.reload()
 
     # --- reading ------------------------------------------------------------------------------
@@ -278,6 +276,8 @@ class Catalog:
             scores = self._predict(path)
             if scores:
                 category, source = Category(max(scores, key=scores.__getitem__)), "predicted"
+            elif scores is None and path.name in self._pending:
+                source = "pending"  # the model worker could not answer yet; retried later
         if category is None:
             category = Category.UPPER_BODY
         model_types = meta.get("model_types")
@@ -310,7 +310,17 @@ class Catalog:
                 raw = self.classify(decode_image(path.read_bytes())[0])  # type: ignore[misc]
                 self._predictions[key] = {parse_category(c).value: round(float(p), 4)
                                           for c, p in raw.items()}
+                self._pending.discard(path.name)
+            except Unavailable as exc:  # the worker is loading or busy: ask again later
+                log.info("cannot classify %s yet: %s", path.name, exc)
+                self._pending.add(path.name)
+                return None
             except Exception as exc:  # a broken classifier must not take the catalog down
                 log.warning("cannot classify %s: %s", path.name, exc)
                 return None
         return dict(self._predictions[key])
+
+    @property
+    def pending(self) -> bool:
+        """Some garments wait for a category prediction (the housekeeper reloads then)."""
+        return bool(self._pending)

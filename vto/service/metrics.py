@@ -1,34 +1,31 @@
 """Service metrics: Prometheus collectors plus the seed server's ``GET /metrics`` JSON.
 
 One :class:`Metrics` per app, each with its own ``CollectorRegistry`` (tests build many apps in
-one process). Both views are fed by the same calls: the worker reports every finished job with
-:meth:`Metrics.observe`, the HTTP middleware every request with :meth:`observe_request`.
+one process). Job metrics come from one path: the housekeeper reads finished jobs from the job
+table (every worker, in any process, writes there) and calls :meth:`Metrics.observe` once per
+job; the HTTP middleware reports every request with :meth:`observe_request`.
 
 Prometheus names (``vto_`` prefix, base units, no per-job labels)::
 
-    vto_job_seconds{model_type,category}             histogram, buckets 0.5 s … 300 s
+    vto_job_seconds{model,category}                  histogram, buckets 0.5 s … 300 s
     vto_jobs_finished_total{status}                  succeeded | failed
     vto_job_failures_total{reason}                   e.g. no-person-detected, canceled, worker_lost
     vto_queue_depth / vto_jobs_running               gauges
     vto_http_request_seconds{route,method}           histogram, buckets 5 ms … 300 s
     vto_http_requests_total{route,method,status}     counter
     vto_gpu_memory_allocated_bytes{gpu}, …_reserved_bytes{gpu}
-                                                     only when torch is loaded and sees CUDA
+                                                     as the worker process last reported them
 
 The seed JSON averages successful jobs only (the seed also counted failures, whose near-zero
-times pulled its average down); failures are counted separately. The API builds it from the job
-table (:func:`table_times`), not from its own observations: Celery workers record their jobs in
-their own processes, and the table is what every engine shares.
+times pulled its average down); failures are counted separately. It is built from the job table
+(:func:`table_times`), which every engine shares.
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -42,7 +39,7 @@ from vto.core.types import Category, parse_category
 from vto.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from vto.service.jobs import JobStore
+    from vto.service.job_table import JobTable
 
 JOB_BUCKETS = (0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -57,22 +54,27 @@ def _category_name(category: str) -> str:
         return str(category)
 
 
+GpuMemory = Callable[[], dict[int, tuple[int, int]]]  # gpu -> (allocated, reserved) bytes
+
+
 class _GpuMemory(Collector):
-    """Reads torch's CUDA allocator at scrape time. Never imports torch itself: the API process
-    only sees GPU memory when the embedded worker (same process) has loaded it."""
+    """GPU memory as the worker process reports it (the API process never touches the GPU)."""
+
+    def __init__(self, read: GpuMemory) -> None:
+        self.read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        torch = sys.modules.get("torch")
-        if torch is None or not torch.cuda.is_available():
+        readings = self.read()
+        if not readings:
             return
         allocated = GaugeMetricFamily("vto_gpu_memory_allocated_bytes",
                                       "GPU memory held by tensors", labels=["gpu"])
         reserved = GaugeMetricFamily("vto_gpu_memory_reserved_bytes",
                                      "GPU memory reserved by the caching allocator",
                                      labels=["gpu"])
-        for index in range(torch.cuda.device_count()):
-            allocated.add_metric([str(index)], float(torch.cuda.memory_allocated(index)))
-            reserved.add_metric([str(index)], float(torch.cuda.memory_reserved(index)))
+        for index, (held, cached) in sorted(readings.items()):
+            allocated.add_metric([str(index)], float(held))
+            reserved.add_metric([str(index)], float(cached))
         yield allocated
         yield reserved
 
@@ -80,18 +82,13 @@ class _GpuMemory(Collector):
 class Metrics:
     """Thread-safe job and request metrics."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 gpu_memory: GpuMemory | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._lock = threading.Lock()
         self._started = time.time()
-        self._recent: deque[float] = deque(maxlen=HISTORY)
-        self._by_category: dict[str, deque[float]] = {c.value: deque(maxlen=HISTORY)
-                                                      for c in Category}
-        self._succeeded = 0
-        self._failed = 0
         r = self.registry
         self.job_seconds = Histogram("vto_job_seconds", "Try-on job run time",
-                                     ["model_type", "category"], buckets=JOB_BUCKETS, registry=r)
+                                     ["model", "category"], buckets=JOB_BUCKETS, registry=r)
         self.jobs_finished = Counter("vto_jobs_finished_total", "Jobs finished, by outcome",
                                      ["status"], registry=r)
         self.failures = Counter("vto_job_failures_total", "Failed jobs, by reason", ["reason"],
@@ -102,25 +99,19 @@ class Metrics:
                                          ["route", "method"], buckets=REQUEST_BUCKETS, registry=r)
         self.requests = Counter("vto_http_requests_total", "HTTP requests",
                                 ["route", "method", "status"], registry=r)
-        r.register(_GpuMemory())
+        if gpu_memory is not None:
+            r.register(_GpuMemory(gpu_memory))
 
     # --- feeding --------------------------------------------------------------------------------
 
-    def observe(self, category: str, model_type: str, seconds: float, ok: bool,
+    def observe(self, category: str, model: str, seconds: float, ok: bool,
                 reason: str | None = None) -> None:
         """Record one finished job (``reason`` is the failure's problem type)."""
-        name = _category_name(category)
         self.jobs_finished.labels("succeeded" if ok else "failed").inc()
         if not ok:
             self.failures.labels(reason or "unknown").inc()
-            with self._lock:
-                self._failed += 1
             return
-        self.job_seconds.labels(str(model_type), name).observe(seconds)
-        with self._lock:
-            self._succeeded += 1
-            self._recent.append(float(seconds))
-            self._by_category.setdefault(name, deque(maxlen=HISTORY)).append(float(seconds))
+        self.job_seconds.labels(str(model), _category_name(category)).observe(seconds)
 
     def set_queue_depth(self, n: int) -> None:
         self.queue_depth.set(n)
@@ -135,29 +126,12 @@ class Metrics:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def times(self) -> "JobTimes":
-        """What this process observed (the API reads the job table instead: :func:`table_times`)."""
-        with self._lock:
-            return JobTimes(recent=list(self._recent),
-                            by_category={k: list(v) for k, v in self._by_category.items()},
-                            succeeded=self._succeeded, failed=self._failed)
-
-    def average_time(self) -> float:
-        return self.times().average()
-
-    def category_average(self, category: str) -> float:
-        return self.times().category_average(category)
-
-    def recent_performance(self, n: int = 10) -> dict[str, float | int]:
-        return self.times().recent_performance(n)
-
     def seed_json(self, queue_depth: int, job_counts: dict[str, int],
-                  times: "JobTimes | None" = None) -> dict[str, Any]:
+                  times: "JobTimes") -> dict[str, Any]:
         """``GET /metrics``: the seed's document (``success``, ``metrics``, ``timestamp``) plus
         flat keys for new clients (``average_time``, ``category_averages`` keyed by vto's
-        category names, ``recent_performance``, ``queue_depth``, ``jobs``). Job statistics come
-        from ``times`` (default: what this process observed)."""
-        t = times if times is not None else self.times()
+        category names, ``recent_performance``, ``queue_depth``, ``jobs``)."""
+        t = times
         uptime = time.time() - self._started
         total = t.succeeded + t.failed
         averages = {c.value: t.category_average(c.value) for c in Category}
@@ -221,7 +195,7 @@ class JobTimes:
                 "min": min(times), "max": max(times)}
 
 
-def table_times(store: "JobStore", history: int = HISTORY) -> JobTimes:
+def table_times(store: "JobTable", history: int = HISTORY) -> JobTimes:
     """:class:`JobTimes` from the job table, which every worker (thread or Celery process)
     writes: the same numbers in both engines, across API restarts and replicas."""
     counts = store.counts()

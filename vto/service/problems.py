@@ -1,10 +1,11 @@
 """RFC 9457 ``application/problem+json`` for every error the HTTP service answers.
 
 One handler table (:data:`HANDLERS`) maps exception classes to renderers: every
-:class:`vto.errors.VtoError` (status, type slug and title come from the class), FastAPI's
-request validation errors (422 with ``errors[]``), Starlette/FastAPI ``HTTPException`` (400,
-401, 404, 405, 413 …) and, last, any other exception (500, logged, no details leaked).
-Errors with a ``retry_after_s`` (``Unavailable``, ``RateLimited``) and 429s carry ``Retry-After``.
+:class:`vto.errors.VtoError` (its own ``to_problem()``: the one builder of problem documents),
+FastAPI's request validation errors (422 with ``errors[]``), Starlette/FastAPI
+``HTTPException`` (400, 401, 404, 405, 413 …) and, last, any other exception (500, logged, no
+details leaked). Errors with a ``retry_after_s`` (``Unavailable``, ``RateLimited``) and 429s
+and 503s carry ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from vto.errors import VtoError
+from vto.errors import PROBLEM_BASE, VtoError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-TYPE_BASE = "urn:vto:problem:"
 
 
 class Problem(BaseModel):
@@ -52,22 +52,15 @@ def problem_response(status: int, title: str, detail: str | None, *, type_: str 
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-def error_body(exc: VtoError) -> dict[str, Any]:
-    """The problem members of a VtoError (also stored as a failed job's ``error``)."""
-    return {"type": TYPE_BASE + exc.problem, "title": exc.title, "status": exc.status,
-            "detail": exc.detail}
-
-
 def _vto_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VtoError)
     headers = None
     retry_after_s = getattr(exc, "retry_after_s", None)  # Unavailable (503), RateLimited (429)
     if retry_after_s is not None:
         headers = {"Retry-After": str(max(1, int(retry_after_s)))}
-    extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, bool, list))}
-    body = error_body(exc)
-    return problem_response(body["status"], body["title"], body["detail"], type_=body["type"],
-                            instance=request.url.path, headers=headers, **extra)
+    body = exc.to_problem(instance=request.url.path)
+    return JSONResponse(body, status_code=exc.status, headers=headers,
+                        media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -77,7 +70,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(first["loc"][1:] or first["loc"])
     detail = f"{where}: {first['msg']}" if where else first["msg"]
-    return problem_response(422, "Invalid input", detail, type_=TYPE_BASE + "invalid-input",
+    return problem_response(422, "Invalid input", detail, type_=PROBLEM_BASE + "invalid-input",
                             instance=request.url.path, errors=errors)
 
 

@@ -1,61 +1,52 @@
-"""Per-client rate limiting of job submission: one token bucket per API key (or per client
-address when the server has no keys).
+"""Per-client rate limiting of submissions (try-ons and garment uploads), on the `limits` library.
 
-A bucket holds up to ``burst`` tokens and refills at ``per_min`` tokens a minute; each
-submission takes one. An empty bucket answers 429 (problem+json) with ``Retry-After``: the
-seconds until the next token. Buckets live in this process (one API replica counts its own
-clients) and are bounded: when there are too many, full ones (idle clients) are dropped, which
-loses nothing since a full bucket is the state a new one starts in.
+Each client (API key, or address when the server has no keys) may make ``per_min`` submissions
+a minute, in bursts of up to ``burst``: a moving window of ``burst`` hits per
+``burst / per_min`` minutes. The counters live in Redis when one is configured — so several
+API replicas share them — and in this process otherwise. Over the limit: 429 (problem+json)
+with ``Retry-After``. If the counter store cannot be reached, submissions are let through (a
+broken limiter must not take the service down) and the failure is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 import time
-from collections.abc import Callable
+
+from limits import RateLimitItemPerSecond
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from vto.errors import RateLimited
 
+log = logging.getLogger(__name__)
+
+NAMESPACE = "vto-submit"
+
 
 class RateLimiter:
-    """Thread-safe token buckets keyed by client id."""
-
-    def __init__(self, per_min: float, burst: int | None = None, *, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_min: float, burst: int | None = None, *,
+                 storage_uri: str = "memory://") -> None:
         if per_min <= 0:
             raise ValueError("per_min must be positive")
-        self.rate_s = per_min / 60.0
-        self.burst = float(burst if burst is not None else max(1, math.ceil(per_min)))
-        self.max_clients = max_clients
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, at)
-
-    def take(self, client: str) -> float:
-        """Take one token for ``client``: 0.0 when allowed, else the seconds until one is due."""
-        now = self._clock()
-        with self._lock:
-            tokens, at = self._buckets.get(client, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate_s)
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
-                if len(self._buckets) > self.max_clients:
-                    self._prune(now)
-                return 0.0
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate_s
+        self.per_min = per_min
+        self.burst = int(burst if burst is not None else max(1, math.ceil(per_min)))
+        window_s = max(1, math.ceil(self.burst * 60.0 / per_min))
+        self.item = RateLimitItemPerSecond(self.burst, window_s)
+        self.storage_uri = storage_uri
+        self.storage = storage_from_string(storage_uri)
+        self.limiter = MovingWindowRateLimiter(self.storage)
 
     def check(self, client: str) -> None:
-        """:meth:`take`, raising :class:`RateLimited` when the bucket is empty."""
-        wait_s = self.take(client)
-        if wait_s > 0:
-            raise RateLimited(f"too many submissions; at most {self.rate_s * 60:g} a minute "
-                              f"(bursts of {self.burst:g})",
-                              retry_after_s=max(1, math.ceil(wait_s)))
-
-    def _prune(self, now: float) -> None:
-        full = [c for c, (tokens, at) in self._buckets.items()
-                if tokens + (now - at) * self.rate_s >= self.burst]
-        for client in full:
-            del self._buckets[client]
+        """Count one submission for ``client``; RateLimited when over the limit."""
+        try:
+            if self.limiter.hit(self.item, NAMESPACE, client):
+                return
+            reset_at = self.limiter.get_window_stats(self.item, NAMESPACE, client).reset_time
+        except Exception as exc:  # noqa: BLE001 - the store is away: fail open, loudly
+            log.warning("rate limiter store %s unavailable (%s); not limiting",
+                        self.storage_uri.split("@")[-1], type(exc).__name__)
+            return
+        raise RateLimited(f"too many submissions; at most {self.per_min:g} a minute (bursts of "
+                          f"{self.burst})", retry_after_s=max(1, math.ceil(reset_at - time.time())))

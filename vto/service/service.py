@@ -1,152 +1,181 @@
-"""The job service: what the HTTP routes call. No HTTP here, no torch, no SQL.
+"""The job service: everything the HTTP routes call. No HTTP, no torch, no SQL here.
 
-:class:`TryOnService` validates and stores inputs, applies idempotency and backpressure,
-enqueues, reads job state for one caller (``owner``; another owner's job does not exist for
-you), cancels, waits, and renders the public job document. :class:`JobEvents` lets the
-in-process worker wake SSE streams and ``Prefer: wait`` requests as soon as a job changes
-(with Celery workers in other processes they fall back to polling).
+:class:`JobService` validates a submission once (the one request type, vto.core.request, plus
+the catalog garment's defaults and the images), stores the inputs, reserves a place in the
+bounded queue, and publishes the job; it reads, lists, cancels and waits for jobs of one caller
+(``owner``: another owner's job does not exist for you), streams their events, opens their
+outputs, and reports health. Routes add URLs and serialise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
-
-from vto.core.images import SERVICE_FORMATS, open_image, open_mask
-from vto.core.types import Category, Framing, ModelType, check_combination
+from vto.core.images import SERVICE_FORMATS, encode_png, open_image, open_mask
+from vto.core.models.registry import get_spec
+from vto.core.request import Limits, TryOnInputs, TryOnRequest, check_inputs
 from vto.errors import Conflict, InputNotFound, InvalidInput, Unavailable
-from vto.service.jobs import Job, JobStatus, JobStore, input_key
+from vto.service.events import Broadcaster, JobEvent
+from vto.service.job_table import JobTable
+from vto.service.jobs import Job, JobStatus, QueueFull, input_key
 from vto.service.queue import JobQueue
 from vto.service.settings import Settings
 from vto.service.storage import Storage
+from vto.service.uploads import DecodeBudget
 from vto.service.webhooks import check_target
 
 log = logging.getLogger(__name__)
 
+KEEPALIVE_S = 15.0
+UPLOADS = ("person", "garment", "mask", "garment_mask", "densepose")
 
-class JobEvents:
-    """Thread-safe "job X changed" signals for asyncio waiters in this process."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+@dataclass
+class Uploads:
+    """The raw bytes of a submission's images (None where not sent)."""
 
-    def publish(self, job_id: str) -> None:
-        with self._lock:
-            waiters = list(self._waiters.get(job_id, ()))
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # loop closed
-                pass
-
-    async def wait(self, job_id: str, timeout_s: float) -> None:
-        """Return when ``job_id`` changes or after ``timeout_s``, whichever is first."""
-        entry = (asyncio.get_running_loop(), asyncio.Event())
-        with self._lock:
-            self._waiters.setdefault(job_id, set()).add(entry)
-        try:
-            await asyncio.wait_for(entry[1].wait(), timeout_s)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            with self._lock:
-                waiters = self._waiters.get(job_id)
-                if waiters is not None:
-                    waiters.discard(entry)
-                    if not waiters:
-                        del self._waiters[job_id]
+    person: bytes | None = None
+    garment: bytes | None = None
+    mask: bytes | None = None
+    garment_mask: bytes | None = None
+    densepose: bytes | None = None
 
 
 @dataclass(frozen=True)
-class TryOnParams:
-    """A validated try-on request, as stored with the job."""
+class OutputFile:
+    """A job output: a storage URL the client may fetch directly, or the bytes to serve."""
 
-    model_type: ModelType
-    category: Category
-    n_samples: int = 1
-    n_steps: int = 20
-    guidance_scale: float = 2.0
-    seed: int = -1
-    framing: Framing = Framing.KEEP
-    garment_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model_type": self.model_type.value, "category": self.category.value,
-                "n_samples": self.n_samples, "n_steps": self.n_steps,
-                "guidance_scale": self.guidance_scale, "seed": self.seed,
-                "framing": self.framing.value, "garment_id": self.garment_id}
+    content_type: str
+    url: str | None = None
+    data: bytes | None = None
 
 
-GarmentSource = Callable[[str], Image.Image]
+@dataclass(frozen=True)
+class StreamEvent:
+    name: str        # "status" | "progress" | "completed"
+    id: int
+    job: Job
+    step: int = 0
+    total: int = 0
 
 
-class TryOnService:
-    def __init__(self, settings: Settings, store: JobStore, storage: Storage, queue: JobQueue,
-                 events: JobEvents, garment_image: GarmentSource | None = None,
+@dataclass
+class JobView:
+    """A job as clients see it, minus the URLs the route layer adds."""
+
+    job: Job
+    queue_position: int | None
+    output_urls: dict[int, str | None] = field(default_factory=dict)   # presigned, if any
+    output_expiry: float | None = None
+    expires_at: float | None = None
+
+
+class JobService:
+    def __init__(self, *, settings: Settings, table: JobTable, storage: Storage, queue: JobQueue,
+                 broadcaster: Broadcaster, catalog: Any, limits: Limits,
                  average_job_s: Callable[[], float | None] = lambda: None) -> None:
         self.settings = settings
-        self.store = store
+        self.table = table
         self.storage = storage
         self.queue = queue
-        self.events = events
-        self.garment_image = garment_image
+        self.broadcaster = broadcaster
+        self.catalog = catalog
+        self.limits = limits
         self.average_job_s = average_job_s
+        self.decoding = DecodeBudget(settings.max_decode_pixels, settings.decode_wait_s)
+        self.unpublished: set[str] = set()   # queued jobs whose wake-up did not go out
 
     # --- submit -------------------------------------------------------------------------------
-    def submit(self, *, owner: str, params: TryOnParams, person: bytes,
-               garment: bytes | None = None, mask: bytes | None = None,
-               idempotency_key: str | None = None, webhook_url: str | None = None,
-               ) -> tuple[Job, bool]:
+    def resolve(self, fields: dict[str, Any], garment_id: str | None) -> TryOnRequest:
+        """The request with the deployment's and the catalog garment's defaults, checked."""
+        request = TryOnRequest.from_fields(fields)
+        explicit = request.model_fields_set
+        category = None
+        if garment_id is not None:
+            garment = self.catalog.get(garment_id)
+            category = garment.category
+            if "category" in explicit and request.category is not category:
+                raise InvalidInput(f"garment {garment_id} is {category.value}, but category "
+                                   f"{request.category.value} was asked for; leave category "
+                                   "out or pick another garment", field="category")
+            if "model" in explicit:
+                if category not in request.spec.capabilities.categories:
+                    raise InvalidInput(f"garment {garment_id} is {category.value}, which model "
+                                       f"{request.model} does not support", field="model")
+            else:
+                request = request.model_copy(update={"model": self._model_for(garment)})
+        elif "model" not in explicit:
+            request = request.model_copy(update={"model": self.settings.default_model})
+        return request.resolved(self.limits, default_size=self.settings.working_size,
+                                default_steps=self.settings.default_steps,
+                                default_guidance=self.settings.default_guidance,
+                                default_category=category)
+
+    def _model_for(self, garment: Any) -> str:
+        """The deployment's default model if it can wear this garment, else the first model
+        the catalog lists for it that can."""
+        for name in (self.settings.default_model, *garment.model_types):
+            spec = get_spec(name)
+            if garment.category in spec.capabilities.categories:
+                return spec.id
+        raise InvalidInput(f"no model serves garment {garment.id} ({garment.category.value})")
+
+    def submit(self, *, owner: str, fields: dict[str, Any], uploads: Uploads,
+               garment_id: str | None = None, idempotency_key: str | None = None,
+               webhook_url: str | None = None) -> tuple[Job, bool]:
         """Accept a job; returns (job, created). ``created`` is False for an idempotent replay."""
-        check_combination(params.model_type, params.category)
-        if (garment is None) == (params.garment_id is None):
-            raise InvalidInput("send exactly one of garment_image and garment_id")
+        if (uploads.garment is None) == (garment_id is None):
+            raise InvalidInput("send exactly one of garment_image and garment_id",
+                               field="garment_image")
+        if uploads.person is None:
+            raise InvalidInput("person_image is required", field="person_image")
+        request = self.resolve(fields, garment_id)
         if webhook_url:
             check_target(webhook_url, allow_private=self.settings.webhook_allow_private)
         if idempotency_key is not None:
             idempotency_key = _check_idempotency_key(idempotency_key)
-
         cap = self.settings.max_pixels
-        person_image = open_image(person, max_pixels=cap, formats=SERVICE_FORMATS,
-                                  name="person_image")
-        if garment is not None:
-            garment_image = open_image(garment, max_pixels=cap, formats=SERVICE_FORMATS,
-                                       name="garment_image")
-        else:
-            if self.garment_image is None:
-                raise InputNotFound("this server has no garment catalog")
-            garment_image = self.garment_image(params.garment_id or "")
-        mask_image = (open_mask(mask, max_pixels=cap, formats=SERVICE_FORMATS, name="mask")
-                      if mask is not None else None)
+        with self.decoding.hold(uploads.person, uploads.garment, uploads.mask,
+                                uploads.garment_mask, uploads.densepose):
+            def photo(name: str, data: bytes | None, opener: Any = open_image) -> Any:
+                return None if data is None else opener(data, max_pixels=cap,
+                                                        formats=SERVICE_FORMATS, name=name)
+            inputs = TryOnInputs(
+                person=photo("person_image", uploads.person),
+                garment=(photo("garment_image", uploads.garment) if garment_id is None
+                         else self.catalog.image(garment_id)),
+                mask=photo("mask", uploads.mask, open_mask),
+                garment_mask=photo("garment_mask", uploads.garment_mask, open_mask),
+                densepose=photo("densepose", uploads.densepose))
+            check_inputs(request, inputs, self.limits)
+            return self._accept(owner, request, inputs, uploads, garment_id, idempotency_key,
+                                webhook_url)
 
-        request_hash = _fingerprint(params.to_dict(), webhook_url,
-                                    person=person, garment=garment, mask=mask)
-        depth = self.store.queue_depth()
-        if depth >= self.settings.queue_max:
-            raise Unavailable(f"the queue is full ({depth} jobs waiting); retry later",
-                              retry_after_s=self.settings.retry_after_s(depth,
-                                                                        self.average_job_s()))
-
-        stored = params.to_dict()
-        if params.seed < 0:  # resolve now: a re-run after a crash reproduces the same images
-            stored["seed"] = secrets.randbelow(2**31)
-        stored["requested_seed"] = params.seed
-        job, created = self.store.reserve(owner=owner, params=stored, request_hash=request_hash,
-                                          idempotency_key=idempotency_key,
-                                          webhook_url=webhook_url)
+    def _accept(self, owner: str, request: TryOnRequest, inputs: TryOnInputs, uploads: Uploads,
+                garment_id: str | None, idempotency_key: str | None,
+                webhook_url: str | None) -> tuple[Job, bool]:
+        params = request.model_dump(mode="json")
+        request_hash = _fingerprint({**params, "garment_id": garment_id}, webhook_url, uploads)
+        # resolve now: a re-run after a crash reproduces the same images
+        params.update(garment_id=garment_id, requested_seed=request.seed,
+                      seed=request.seed if request.seed >= 0 else secrets.randbelow(2**31))
+        try:
+            job, created = self.table.reserve(
+                owner=owner, params=params, request_hash=request_hash,
+                idempotency_key=idempotency_key, webhook_url=webhook_url,
+                queue_max=self.settings.queue_max)
+        except QueueFull as full:
+            raise Unavailable(f"the queue is full ({full.depth} jobs waiting); retry later",
+                              retry_after_s=self.settings.retry_after_s(
+                                  full.depth, self.average_job_s())) from None
         if not created:
             if job.request_hash != request_hash:
                 raise InvalidInput("Idempotency-Key was already used with a different request",
@@ -154,107 +183,147 @@ class TryOnService:
             if job.status is JobStatus.ACCEPTING:
                 raise Conflict("a request with this Idempotency-Key is still being processed")
             return job, False
-
-        inputs = {"person": input_key(job.id, "person"), "garment": input_key(job.id, "garment")}
+        keys: dict[str, str] = {}
         try:
-            self.storage.put(inputs["person"], _png(person_image), "image/png")
-            self.storage.put(inputs["garment"], _png(garment_image), "image/png")
-            if mask_image is not None:
-                inputs["mask"] = input_key(job.id, "mask")
-                self.storage.put(inputs["mask"], _png(mask_image), "image/png")
-            job = self.store.mark_queued(job.id, inputs)
+            for name in UPLOADS:
+                image = getattr(inputs, name)
+                if image is not None:
+                    keys[name] = input_key(job.id, name)
+                    self.storage.put(keys[name], encode_png(image), "image/png")
+            job = self.table.mark_queued(job.id, keys)
         except BaseException:
-            self.store.abandon(job.id)
+            self.table.abandon(job.id)
             self.storage.delete_prefix(f"inputs/{job.id}/")
             raise
-        try:
-            self.queue.submit(job.id)
-        except Exception:  # the row is committed: recovery re-sends queued jobs
-            log.exception("job %s: could not notify the queue; it stays queued", job.id)
-        self.events.publish(job.id)
+        self.publish(job.id)
+        self.broadcaster.publish(JobEvent(job.id, "changed", job))
         return job, True
+
+    def publish(self, job_id: str) -> bool:
+        """Wake a worker for a queued job; on failure it stays queued and is re-published by
+        the housekeeper (the row is committed: nothing is lost)."""
+        try:
+            self.queue.publish(job_id)
+        except Unavailable as exc:
+            log.warning("job %s: %s; it stays queued and will be re-published", job_id, exc)
+            self.unpublished.add(job_id)
+            return False
+        self.unpublished.discard(job_id)
+        return True
 
     # --- reads and control --------------------------------------------------------------------
     def get(self, owner: str, job_id: str) -> Job:
-        job = self.store.get(job_id) if _valid_job_id(job_id) else None
+        job = self.table.get(job_id) if _valid_job_id(job_id) else None
         if job is None or job.owner != owner or job.status is JobStatus.ACCEPTING:
             raise InputNotFound(f"no job {job_id!r}")
         return job
 
+    def list(self, owner: str, *, statuses: list[JobStatus] | None = None,
+             cursor: str | None = None, limit: int = 20) -> tuple[list[Job], str | None]:
+        """Newest first; returns (page, cursor of the next page or None)."""
+        if not 1 <= limit <= 100:
+            raise InvalidInput("limit must be between 1 and 100", field="limit")
+        before = _decode_cursor(cursor) if cursor else None
+        page = self.table.list_jobs(owner, statuses=statuses, before=before, limit=limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        return page, (f"{page[-1].created_at!r}_{page[-1].id}" if more and page else None)
+
     def cancel(self, owner: str, job_id: str) -> Job:
         self.get(owner, job_id)
-        job = self.store.request_cancel(job_id)
+        job = self.table.request_cancel(job_id)
         if job is None:
             raise InputNotFound(f"no job {job_id!r}")
-        self.events.publish(job_id)
+        if job.status is JobStatus.RUNNING:
+            self.queue.cancel(job_id)
+        self.broadcaster.publish(JobEvent(job_id, "changed", job))
         return job
 
     async def wait(self, owner: str, job_id: str, timeout_s: float) -> Job:
         """The job once terminal, or as it is after ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
-        while True:
+        with self.broadcaster.subscribe(job_id) as events:
             job = await asyncio.to_thread(self.get, owner, job_id)
-            left = deadline - time.monotonic()
-            if job.status.is_terminal or left <= 0:
-                return job
-            await self.events.wait(job_id, min(left, self.settings.poll_s))
+            while not job.status.is_terminal:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                event = await events.next(left)
+                if event is None or event.kind == "progress":
+                    continue  # progress cannot make it terminal
+                job = event.job if event.job is not None and event.job.owner == owner \
+                    else await asyncio.to_thread(self.get, owner, job_id)
+            return job
 
-    def output(self, owner: str, job_id: str, index: int) -> dict[str, Any]:
+    async def events(self, owner: str, job_id: str, last_id: int = -1
+                     ) -> AsyncIterator[StreamEvent | None]:
+        """A job's events after ``last_id`` (None = keep-alive), ending with ``completed``."""
+        with self.broadcaster.subscribe(job_id) as events:
+            job = await asyncio.to_thread(self.get, owner, job_id)
+            sent_status: str | None = None
+            while True:
+                if job.event_id > last_id:
+                    last_id = job.event_id
+                    if job.status.is_terminal:
+                        yield StreamEvent("completed", last_id, job)
+                        return
+                    name = "status" if job.status.value != sent_status else "progress"
+                    sent_status = job.status.value
+                    yield StreamEvent(name, last_id, job, job.progress_step, job.progress_total)
+                event = await events.next(KEEPALIVE_S)
+                if event is None:
+                    yield None
+                elif event.kind == "progress":
+                    job = _with_progress(job, event)
+                else:
+                    job = event.job if event.job is not None else await asyncio.to_thread(
+                        self.get, owner, job_id)
+
+    def view(self, job: Job) -> JobView:
+        """What clients see of a job (queue position, output links' expiry)."""
+        expiry = self.settings.url_expiry_s
+        urls = {int(o["index"]): self.storage.url(o["key"], expiry) for o in job.outputs}
+        retention = self.settings.result_retention_s
+        finished = job.finished_at
+        direct = any(urls.values())
+        return JobView(job=job, queue_position=self.table.queue_position(job), output_urls=urls,
+                       output_expiry=(time.time() + expiry if direct
+                                      else (finished or time.time()) + retention),
+                       expires_at=finished + retention if finished else None)
+
+    def open_output(self, owner: str, job_id: str, index: int) -> OutputFile:
+        """A presigned URL when the storage has one, else the bytes."""
         job = self.get(owner, job_id)
         for output in job.outputs:
             if output.get("index") == index:
-                return output
+                kind = output.get("content_type", "image/png")
+                url = self.storage.url(output["key"], self.settings.url_expiry_s)
+                if url:
+                    return OutputFile(kind, url=url)
+                return OutputFile(kind, data=self.storage.get(output["key"]))
         raise InputNotFound(f"job {job_id!r} has no output {index}")
 
-    # --- rendering ----------------------------------------------------------------------------
-    def public(self, job: Job, base_url: str) -> dict[str, Any]:
-        """The job document clients see (``GET /v1/jobs/{id}``)."""
-        base_url = base_url.rstrip("/")
-        total = job.progress_total or int(job.params.get("n_steps", 0))
-        step = total if job.status is JobStatus.SUCCEEDED else job.progress_step
-        result = job.result or {}
-        outputs = []
-        for output in job.outputs:
-            # None for local storage: the API serves the bytes itself.
-            direct = self.storage.url(output["key"], self.settings.url_expiry_s)
-            expires = (time.time() + self.settings.url_expiry_s if direct
-                       else (job.finished_at or time.time()) + self.settings.result_retention_s)
-            outputs.append({"index": output["index"],
-                            "url": direct or f"{base_url}/v1/jobs/{job.id}/outputs/{output['index']}",
-                            "content_type": output.get("content_type", "image/png"),
-                            "width": output.get("width"), "height": output.get("height"),
-                            "expires_at": _iso(expires)})
-        params = {k: v for k, v in job.params.items() if k != "requested_seed"}
-        return {
-            "id": job.id,
-            "status": job.status.value,
-            "progress": {"step": step, "total": total,
-                         "fraction": round(step / total, 4) if total else 0.0},
-            "queue_position": self.store.queue_position(job),
-            "attempts": job.attempts,
-            "params": params,
-            "seed": result.get("seed", job.params.get("seed")),
-            "outputs": outputs,
-            "error": job.error,
-            "metrics": {
-                "queue_seconds": (round(job.started_at - job.created_at, 3)
-                                  if job.started_at else None),
-                "inference_seconds": result.get("inference_seconds"),
-                "timings": result.get("timings"),
-            },
-            "created_at": _iso(job.created_at),
-            "started_at": _iso(job.started_at),
-            "finished_at": _iso(job.finished_at),
-            "expires_at": _iso(job.finished_at + self.settings.result_retention_s
-                               if job.finished_at else None),
-            "urls": {"self": f"{base_url}/v1/jobs/{job.id}",
-                     "events": f"{base_url}/v1/jobs/{job.id}/events",
-                     "cancel": f"{base_url}/v1/jobs/{job.id}/cancel"},
-        }
+
+def _with_progress(job: Job, event: JobEvent) -> Job:
+    from dataclasses import replace
+
+    if event.step <= job.progress_step and job.progress_total:
+        return job
+    return replace(job, progress_step=event.step, progress_total=event.total or job.progress_total)
 
 
 def _valid_job_id(job_id: str) -> bool:
     return len(job_id) == 32 and all(c in "0123456789abcdef" for c in job_id)
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created, job_id = cursor.split("_", 1)
+        if not _valid_job_id(job_id):
+            raise ValueError
+        return float(created), job_id
+    except ValueError:
+        raise InvalidInput("cursor is not one this server gave out", field="cursor") from None
 
 
 def _check_idempotency_key(key: str) -> str:
@@ -263,27 +332,16 @@ def _check_idempotency_key(key: str) -> str:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not 1 <= len(key) <= 255 or not all(32 < ord(c) < 127 for c in key):
-        raise InvalidInput("Idempotency-Key must be 1-255 printable ASCII characters")
+        raise InvalidInput("Idempotency-Key must be 1-255 printable ASCII characters",
+                           field="Idempotency-Key")
     return key
 
 
-def _fingerprint(params: dict[str, Any], webhook_url: str | None, **files: bytes | None) -> str:
+def _fingerprint(params: dict[str, Any], webhook_url: str | None, uploads: Uploads) -> str:
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
     digest.update(f"|webhook={webhook_url or ''}".encode())
-    for name, data in sorted(files.items()):
+    for name in UPLOADS:
+        data = getattr(uploads, name)
         digest.update(f"|{name}=".encode())
         digest.update(hashlib.sha256(data).digest() if data is not None else b"-")
     return digest.hexdigest()
-
-
-def _png(image: Image.Image) -> bytes:
-    """Re-encode (never store the upload bytes): drops metadata and anything but pixels."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -20,7 +20,9 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from vto.core.types import Framing, ModelType
+from vto.core.models.registry import get_spec
+from vto.core.request import CORE_LIMITS, Limits, TryOnRequest
+from vto.core.types import Framing
 from vto.errors import InvalidInput
 
 CommaList = Annotated[list[str], NoDecode]
@@ -42,18 +44,22 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(default_factory=list)
     api_keys: CommaList = Field(default_factory=list, repr=False)
 
-    # --- models
+    # --- models (limits may only narrow vto's own: vto.core.request.Limits)
     checkpoints: str | None = Field(None, validation_alias=_alias("checkpoints", "CHECKPOINT_PATH"))
     device: str = "auto"
     dtype: str | None = None
-    preload_models: CommaList = Field(default_factory=lambda: ["hd", "dc"])
-    width: int = Field(768, ge=8, le=4096)
-    height: int = Field(1024, ge=8, le=4096)
+    default_model: str = "ootd-hd"
+    preload_models: CommaList = Field(default_factory=lambda: ["ootd-hd", "ootd-dc"])
+    width: int = Field(768, ge=1)
+    height: int = Field(1024, ge=1)
     framing: Framing = Framing.KEEP
-    default_steps: int = Field(20, ge=1, le=100)
-    max_steps: int = Field(100, ge=1, le=1000)
-    default_guidance: float = 2.0
-    max_samples: int = Field(4, ge=1, le=16)
+    default_steps: int | None = Field(None, ge=1)       # None: each model's own default
+    default_guidance: float | None = Field(None, ge=0)  # None: each model's own default
+    max_steps: int | None = Field(None, ge=1)
+    max_samples: int | None = Field(None, ge=1)
+    max_guidance: float | None = Field(None, gt=0)
+    # "module:callable(settings)" building the worker's engine (tests plug in fakes)
+    engine_factory: str = "vto.service.worker.engines:real_engine"
 
     # --- data
     data_dir: Path = Path("vto-data")
@@ -93,7 +99,10 @@ class Settings(BaseSettings):
 
     # --- uploads
     max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024)
-    max_pixels: int = Field(40_000_000, ge=64)
+    max_pixels: int = Field(40_000_000, ge=64)          # per image (decompression bombs)
+    max_decode_pixels: int | None = Field(None, ge=64)  # all uploads decoding at once
+    decode_wait_s: float = Field(10.0, ge=0)            # then 503 + Retry-After
+    rate_limit_storage: str | None = None   # limits' storage URI; default: the broker with Celery
 
     # --- webhooks
     webhook_secret: str | None = Field(None, repr=False)
@@ -115,7 +124,12 @@ class Settings(BaseSettings):
     @field_validator("preload_models")
     @classmethod
     def _check_models(cls, value: list[str]) -> list[str]:
-        return [ModelType(v.strip().lower()).value for v in value]
+        return [get_spec(v).id for v in value]
+
+    @field_validator("default_model")
+    @classmethod
+    def _check_default_model(cls, value: str) -> str:
+        return get_spec(value).id
 
     @field_validator("cors_origins")
     @classmethod
@@ -150,7 +164,30 @@ class Settings(BaseSettings):
             self.storage = "s3" if self.s3_bucket else "local"
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("storage 's3' needs a bucket (VTO_S3_BUCKET or S3_Bucket)")
+        if self.max_decode_pixels is None:
+            self.max_decode_pixels = 3 * self.max_pixels  # one request's images at their cap
+        if self.rate_limit_storage is None:
+            self.rate_limit_storage = self.broker_url if self.queue == "celery" else "memory://"
         return self
+
+    def limits(self) -> Limits:
+        """vto's limits narrowed by this deployment (InvalidInput if a setting would widen)."""
+        return CORE_LIMITS.narrowed(max_steps=self.max_steps, max_samples=self.max_samples,
+                                    max_guidance=self.max_guidance)
+
+    def check_requests(self) -> None:
+        """Refuse at start-up what every job would fail on: the working size, default steps
+        and guidance are resolved like a request for every preloaded and the default model."""
+        limits = self.limits()
+        for model in dict.fromkeys([self.default_model, *self.preload_models]):
+            try:
+                TryOnRequest(model=model).resolved(
+                    limits, default_size=self.working_size, default_steps=self.default_steps,
+                    default_guidance=self.default_guidance)
+            except InvalidInput as exc:
+                raise InvalidInput(f"settings do not work for model {model}: {exc} (check "
+                                   "VTO_WIDTH/VTO_HEIGHT, VTO_DEFAULT_STEPS, "
+                                   "VTO_DEFAULT_GUIDANCE)") from None
 
     # --- derived paths and values -----------------------------------------------------------
     @property
@@ -189,8 +226,10 @@ def load_settings(**overrides: object) -> Settings:
     from pydantic import ValidationError
 
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
         raise InvalidInput(f"invalid setting {where}: {first.get('msg')}") from None
+    settings.check_requests()
+    return settings

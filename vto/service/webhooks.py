@@ -1,4 +1,4 @@
-"""Outbound webhooks: Standard Webhooks signatures, retries with backoff, SSRF checks.
+"""Outbound webhooks: Standard Webhooks signatures, SSRF checks, and one pinned delivery.
 
 Signing (standard-webhooks spec v1): headers ``webhook-id``, ``webhook-timestamp`` (unix
 seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256(secret, "{id}.{timestamp}.{body}")>``,
@@ -7,7 +7,11 @@ where the secret is the base64 part of a ``whsec_…`` string. ``webhook-id`` is
 
 SSRF: a target must be http(s) with a host whose every resolved address is public. Private,
 loopback, link-local, multicast, reserved and unspecified addresses are refused unless the
-deployment allows private targets. Redirects are never followed.
+deployment allows private targets; IPv6 forms that embed an IPv4 address (IPv4-mapped,
+IPv4-compatible, NAT64 64:ff9b::/96 and /48, 6to4 2002::/16, Teredo) are judged by the
+embedded address too. A delivery connects to the address that passed the check (pinned: a DNS
+answer that changes between check and connect cannot redirect it), sends the host name as
+``Host`` and TLS SNI, and never follows redirects. Retries and durability: vto.service.deliveries.
 """
 
 from __future__ import annotations
@@ -20,10 +24,8 @@ import json
 import logging
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,93 +77,121 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
                for part in h.get("webhook-signature", "").split() if part.startswith("v1,"))
 
 
-def check_target(url: str, *, allow_private: bool,
-                 resolve: Callable[[str], list[str]] | None = None) -> None:
-    """Raise InvalidInput unless ``url`` is an http(s) URL to a public host."""
+Resolver = Callable[[str], list[str]]
+
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries, if any (mapped, compatible, NAT64, 6to4,
+    Teredo client)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public(address: str) -> bool:
+    """True when ``address`` (and any IPv4 address embedded in it) is globally routable."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)) is not None:
+        candidates.append(inner)
+    return all(c.is_global and not c.is_multicast for c in candidates)
+
+
+def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = None) -> list[str]:
+    """Raise InvalidInput unless ``url`` is an http(s) URL to a public host; returns the
+    addresses that passed (a delivery connects to the first)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise InvalidInput("webhook_url is not a valid URL") from None
+        raise InvalidInput("webhook_url is not a valid URL", field="webhook_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("webhook_url must be an http(s) URL with a host")
+        raise InvalidInput("webhook_url must be an http(s) URL with a host", field="webhook_url")
     if parts.username or parts.password:
-        raise InvalidInput("webhook_url must not carry credentials")
-    if allow_private:
-        return
+        raise InvalidInput("webhook_url must not carry credentials", field="webhook_url")
+    if port == 0:
+        raise InvalidInput("webhook_url has no usable port", field="webhook_url")
     try:
-        addresses = (resolve or _resolve)(parts.hostname) if port is None or port > 0 else []
-    except OSError:
-        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise InvalidInput("webhook_url points to a private, loopback or link-local "
-                               "address, which this server does not call")
+        addresses = (resolve or _resolve)(parts.hostname)
+    except (OSError, UnicodeError):
+        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve",
+                           field="webhook_url") from None
+    if not addresses:
+        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve",
+                           field="webhook_url")
+    if not allow_private and not all(is_public(a) for a in addresses):
+        raise InvalidInput("webhook_url points to a private, loopback or link-local address, "
+                           "which this server does not call", field="webhook_url")
+    return addresses
 
 
 def _resolve(host: str) -> list[str]:
+    try:  # an address literal needs no DNS
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
     return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
 
 
 class WebhookSender:
-    """Delivers signed events in background threads; never blocks or fails the caller."""
+    """Sends one signed webhook message, pinned to a checked address. ``transport`` replaces
+    the network (tests); ``resolve`` replaces DNS."""
 
     def __init__(self, secret: str, *, allow_private: bool = False, timeout_s: float = 5.0,
-                 attempts: int = 5, backoff_s: float = 1.0) -> None:
+                 resolve: Resolver | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.secret = secret
         self.allow_private = allow_private
         self.timeout_s = timeout_s
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vto-webhook")
-        self._closed = threading.Event()
+        self.resolve = resolve
+        self._client = httpx.Client(transport=transport, timeout=timeout_s,
+                                    follow_redirects=False, trust_env=False)
 
-    def send(self, url: str, msg_id: str, event: str, data: dict[str, Any]) -> None:
-        """Queue one delivery of ``{"type": event, "timestamp": …, "data": data}``."""
-        if not self._closed.is_set():
-            self._pool.submit(self._deliver, url, msg_id, event, data)
-
-    def deliver(self, url: str, msg_id: str, event: str, data: dict[str, Any]) -> bool:
-        """Deliver synchronously with retries; True on a 2xx answer."""
-        return self._deliver(url, msg_id, event, data)
-
-    def _deliver(self, url: str, msg_id: str, event: str, data: dict[str, Any]) -> bool:
+    def deliver(self, url: str, msg_id: str, event: str, data: dict[str, Any]) -> str | None:
+        """One attempt; None on a 2xx answer, else why it failed (never raises)."""
         body = json.dumps({"type": event, "timestamp": _iso_now(), "data": data},
                           separators=(",", ":")).encode()
-        for attempt in range(1, self.attempts + 1):
-            try:
-                # Re-check at send time: DNS may have changed since the job was accepted.
-                check_target(url, allow_private=self.allow_private)
-                ts = int(time.time())
-                headers = {"content-type": "application/json", "webhook-id": msg_id,
-                           "webhook-timestamp": str(ts),
-                           "webhook-signature": sign(self.secret, msg_id, ts, body),
-                           "user-agent": "vto-webhooks/1"}
-                response = httpx.post(url, content=body, headers=headers,
-                                      timeout=self.timeout_s, follow_redirects=False)
-                if 200 <= response.status_code < 300:
-                    return True
-                log.warning("webhook %s to %s: HTTP %d (attempt %d)", msg_id, _host(url),
-                            response.status_code, attempt)
-            except InvalidInput as exc:
-                log.warning("webhook %s refused: %s", msg_id, exc)
-                return False
-            except httpx.HTTPError as exc:
-                log.warning("webhook %s to %s failed: %s (attempt %d)", msg_id, _host(url),
-                            type(exc).__name__, attempt)
-            if attempt < self.attempts and self._closed.wait(self.backoff_s * 2 ** (attempt - 1)):
-                return False
-        return False
+        try:
+            # Checked again at send time, and the connection goes to the address that passed.
+            address = check_target(url, allow_private=self.allow_private,
+                                   resolve=self.resolve)[0]
+        except InvalidInput as exc:
+            return f"refused: {exc}"
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        literal = f"[{address}]" if ":" in address else address
+        netloc = literal + (f":{parts.port}" if parts.port else "")
+        pinned = parts._replace(netloc=netloc).geturl()
+        ts = int(time.time())
+        headers = {"content-type": "application/json", "webhook-id": msg_id,
+                   "webhook-timestamp": str(ts),
+                   "webhook-signature": sign(self.secret, msg_id, ts, body),
+                   "user-agent": "vto-webhooks/1",
+                   "host": parts.netloc.rsplit("@", 1)[-1]}
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        try:
+            response = self._client.post(pinned, content=body, headers=headers,
+                                         extensions=extensions)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}"
+        if 200 <= response.status_code < 300:
+            return None
+        return f"HTTP {response.status_code}"
 
     def close(self) -> None:
-        self._closed.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
 
 
-def _host(url: str) -> str:
+def host_of(url: str) -> str:
     return urlsplit(url).hostname or "?"  # never log the full URL: it may carry a token
 
 

@@ -1,49 +1,22 @@
-"""Shared route dependencies: the app's state container and the caller's identity."""
+"""Shared route dependencies: the wired services and the caller's identity."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from vto.service.jobs import JobStore
-from vto.service.metrics import JobTimes, table_times
-from vto.service.ratelimit import RateLimiter
-from vto.service.service import JobEvents, TryOnService
-from vto.service.settings import Settings
-from vto.service.storage import Storage
+from vto.service.wiring import Services
 
 
-@dataclass
-class AppState:
-    """Everything a route may use, built once by the app's lifespan."""
-
-    settings: Settings
-    store: JobStore
-    storage: Storage
-    service: TryOnService
-    events: JobEvents
-    catalog: Any
-    metrics: Any
-    presets: Any
-    worker: Any = None          # the embedded worker (None with Celery)
-    key_hashes: list[str] = field(default_factory=list)
-    limiter: RateLimiter | None = None  # job submissions per client (None = unlimited)
-
-    def job_times(self) -> JobTimes:
-        """Job statistics from the job table, which every engine's workers write."""
-        return table_times(self.store)
+def get_services(request: Request) -> Services:
+    return request.app.state.services
 
 
-def get_state(request: Request) -> AppState:
-    return request.app.state.vto
-
-
-State = Annotated[AppState, Depends(get_state)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a Bearer token")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
@@ -53,31 +26,39 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def caller(state: State,
+def owner_of(services: Services, presented: str | None) -> str | None:
+    """The owner id of a presented key ('' when the server has no keys), None if invalid."""
+    keys = services.settings.api_keys
+    if not keys:
+        return ""
+    if presented:
+        digest = hash_key(presented)
+        for key in keys:
+            known = hash_key(key)
+            if secrets.compare_digest(digest, known):
+                return known[:16]
+    return None
+
+
+def caller(services: ServicesDep,
            bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
            api_key: Annotated[str | None, Security(_api_key)]) -> str:
     """The caller's owner id ('' when the server has no API keys). 401 without a valid key."""
-    if not state.key_hashes:
-        return ""
-    presented = bearer.credentials if bearer is not None else api_key
-    if presented:
-        digest = hash_key(presented)
-        for known in state.key_hashes:
-            if secrets.compare_digest(digest, known):
-                return known[:16]
-    raise HTTPException(401, "a valid API key is required (Authorization: Bearer <key> "
-                             "or X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
+    owner = owner_of(services, bearer.credentials if bearer is not None else api_key)
+    if owner is None:
+        raise HTTPException(401, "a valid API key is required (Authorization: Bearer <key> "
+                                 "or X-API-Key)", headers={"WWW-Authenticate": "Bearer"})
+    return owner
 
 
 Owner = Annotated[str, Depends(caller)]
 
 
-def submitter(request: Request, state: State, owner: Owner) -> str:
-    """The caller's owner id, after taking one submission token from its bucket (429 when
-    empty): per API key, or per client address when the server has no keys."""
-    if state.limiter is not None:
-        client = owner or (request.client.host if request.client else "unknown")
-        state.limiter.check(client)
+def submitter(request: Request, services: ServicesDep, owner: Owner) -> str:
+    """The caller's owner id, after counting one submission against its rate limit (429 when
+    over): per API key, or per client address when the server has no keys."""
+    if services.limiter is not None:
+        services.limiter.check(owner or (request.client.host if request.client else "unknown"))
     return owner
 
 

@@ -1,182 +1,252 @@
-"""v1 try-on jobs: submit, read, follow (SSE), cancel, fetch outputs."""
+"""v1 try-on jobs: submit, list, read, follow (SSE), cancel, fetch outputs.
 
-from __future__ import annotations
+Thin: parse the form → ``JobService`` → serialise. The form's documented bounds are the limits
+the service enforces (the router is built from the deployment's limits). Older field names
+(``n_steps``, ``n_samples``, ``model_type``) are accepted beside diffusers' names; a field sent
+twice, or a field this route does not know, is a 422 naming it.
+"""
 
+# No "from __future__ import annotations": the route's annotations use values of build()'s
+# scope (the deployment's limits), which FastAPI can only see when they are evaluated here.
+import enum
 import json
-import re
-import time
-from typing import Annotated, Any, AsyncIterator
+import math
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from vto.core.types import Category, Framing, ModelType
+from vto.core.models.registry import SPECS
+from vto.core.request import MAX_SEED, Limits
+from vto.core.types import Category, Framing
 from vto.errors import InvalidInput
-from vto.service.jobs import Job
+from vto.service.jobs import Job, JobStatus
 from vto.service.problems import responses
-from vto.service.routes.deps import Owner, State, Submitter, base_url
-from vto.service.routes.schemas import JobOut
-from vto.service.service import TryOnParams
+from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
+from vto.service.routes.render import job_public
+from vto.service.routes.schemas import JobList, JobPublic
+from vto.service.service import StreamEvent, Uploads
 
-router = APIRouter(prefix="/v1", tags=["jobs"])
-
-KEEPALIVE_S = 15.0
 SSE_RETRY_MS = 2000
-_PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d{1,6})")
-
 JobId = Annotated[str, Path(description="job id (32 hex characters)", max_length=64)]
-
-
-def job_response(state: Any, job: Job, request: Request, status: int,
-                 headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(state.service.public(job, base_url(request)), status_code=status,
-                        headers=headers)
+ModelId = enum.Enum("ModelId", {name: name for spec in SPECS for name in (spec.id, *spec.aliases)},
+                    type=str)
+UPLOAD_FIELDS = ("person_image", "garment_image", "mask", "garment_mask", "densepose")
+FORM_FIELDS = {"garment_id", "model", "model_type", "category", "num_inference_steps",
+               "n_steps", "guidance_scale", "num_images_per_prompt", "n_samples", "seed",
+               "framing", "person_select", "webhook_url", *UPLOAD_FIELDS}
 
 
 async def read_upload(upload: UploadFile | None) -> bytes | None:
+    """The bytes of an upload; an empty part (a form with no file chosen) is no upload."""
     if upload is None:
         return None
-    return await upload.read()
+    data = await upload.read()
+    return data or None
 
 
-@router.post("/tryon", status_code=202, response_model=JobOut,
-             summary="Submit a try-on job",
-             responses={200: {"model": JobOut, "description": "finished within Prefer: wait"},
-                        202: {"model": JobOut, "description": "accepted; poll Location",
-                              "headers": {"Location": {"schema": {"type": "string"}}}},
-                        **responses(400, 401, 404, 409, 413, 415, 422, 429, 503)})
-async def create_tryon(
-    request: Request, state: State, owner: Submitter,
-    person_image: Annotated[UploadFile, File(description="photo of the person (JPEG/PNG/WEBP)")],
-    garment_image: Annotated[UploadFile | None, File(description="garment photo")] = None,
-    garment_id: Annotated[str | None, Form(max_length=64, description="catalog garment id")] = None,
-    mask: Annotated[UploadFile | None, File(description="optional mask, white = re-generate")] = None,
-    model_type: Annotated[ModelType, Form()] = ModelType.HD,
-    category: Annotated[Category, Form()] = Category.UPPER_BODY,
-    n_samples: Annotated[int, Form(ge=1, le=16)] = 1,
-    n_steps: Annotated[int | None, Form(ge=1, le=1000)] = None,
-    guidance_scale: Annotated[float | None, Form(ge=0.0, le=30.0)] = None,
-    seed: Annotated[int, Form(ge=-1, le=2**31 - 1, description="-1 = random")] = -1,
-    framing: Annotated[Framing | None, Form()] = None,
-    webhook_url: Annotated[str | None, Form(max_length=2048)] = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    prefer: Annotated[str | None, Header(alias="Prefer")] = None,
-) -> JSONResponse:
-    settings = state.settings
-    steps = n_steps if n_steps is not None else settings.default_steps
-    if steps > settings.max_steps:
-        raise InvalidInput(f"n_steps must be at most {settings.max_steps}")
-    if n_samples > settings.max_samples:
-        raise InvalidInput(f"n_samples must be at most {settings.max_samples}")
-    params = TryOnParams(model_type=model_type, category=category, n_samples=n_samples,
-                         n_steps=steps,
-                         guidance_scale=(guidance_scale if guidance_scale is not None
-                                         else settings.default_guidance),
-                         seed=seed, framing=framing or settings.framing,
-                         garment_id=garment_id or None)
-    job, created = await run_in_threadpool(
-        state.service.submit, owner=owner, params=params, person=await read_upload(person_image),
-        garment=await read_upload(garment_image), mask=await read_upload(mask),
-        idempotency_key=idempotency_key, webhook_url=webhook_url or None)
-    headers = {"Location": f"/v1/jobs/{job.id}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    wait_s = _prefer_wait(prefer, settings.prefer_wait_max_s)
-    if wait_s and not job.status.is_terminal:
-        job = await state.service.wait(owner, job.id, wait_s)
-        headers["Preference-Applied"] = f"wait={int(wait_s)}"
-    if job.status.is_terminal:
-        return job_response(state, job, request, 200, headers)
-    headers["Retry-After"] = "2"
-    return job_response(state, job, request, 202, headers)
+async def check_form(request: Request) -> None:
+    """Unknown and repeated form fields are refused (not silently ignored or overwritten)."""
+    form = await request.form()
+    unknown = sorted(set(form.keys()) - FORM_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown form field(s): {', '.join(unknown)}", field=unknown[0])
+    repeated = sorted({k for k in form.keys() if len(form.getlist(k)) > 1})
+    if repeated:
+        raise InvalidInput(f"form field(s) sent more than once: {', '.join(repeated)}",
+                           field=repeated[0])
 
 
-def _prefer_wait(prefer: str | None, cap_s: float) -> float:
-    match = _PREFER_WAIT.search(prefer or "")
-    return min(float(match.group(1)), cap_s) if match else 0.0
+def prefer_wait(prefer: str | None, cap_s: float) -> float:
+    """Seconds of ``Prefer: wait=N`` (RFC 7240), at most ``cap_s``; 0 when absent or unusable."""
+    for part in (prefer or "").replace(";", ",").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                seconds = float(value.strip().strip('"'))
+            except ValueError:
+                return 0.0
+            return min(seconds, cap_s) if math.isfinite(seconds) and seconds > 0 else (
+                cap_s if seconds == math.inf else 0.0)
+    return 0.0
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status and outputs",
-            responses=responses(401, 404))
-def get_job(job_id: JobId, request: Request, state: State, owner: Owner) -> JSONResponse:
-    return job_response(state, state.service.get(owner, job_id), request, 200)
+def sse(event: StreamEvent | None, base: str, view: Any = None) -> str:
+    if event is None:
+        return ": keep-alive\n\n"
+    job = event.job
+    if event.name == "completed":
+        data: dict[str, Any] = job_public(view, base)
+    else:
+        total = event.total or job.progress_total
+        data = {"id": job.id, "status": job.status.value,
+                "progress": {"step": event.step, "total": total,
+                             "fraction": round(event.step / total, 4) if total else 0.0}}
+    return (f"id: {event.id}\nevent: {event.name}\n"
+            f"data: {json.dumps(data, separators=(',', ':'))}\n\n")
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=JobOut, summary="Cancel a job",
-             responses={202: {"model": JobOut, "description": "cancel requested; the job stops "
-                                                              "at its next step"},
-                        **responses(401, 404)})
-def cancel_job(job_id: JobId, request: Request, state: State, owner: Owner) -> JSONResponse:
-    job = state.service.cancel(owner, job_id)
-    return job_response(state, job, request, 200 if job.status.is_terminal else 202)
+def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
+    """The v1 jobs router, its documented bounds taken from ``limits``."""
+    router = APIRouter(prefix="/v1", tags=["jobs"])
+
+    # (a FieldInfo per parameter: FastAPI writes each parameter's alias into its own)
+    def steps(note: str = "") -> Any:
+        return Form(ge=1, le=limits.max_steps, description="denoising steps (default: the "
+                                                           f"model's){note}")
+
+    def samples(note: str = "") -> Any:
+        return Form(ge=1, le=limits.max_samples, description=f"images to generate{note}")
+
+    @router.post("/tryon", status_code=202, response_model=JobPublic, summary="Submit a try-on job",
+                 responses={200: {"model": JobPublic, "description": "finished within Prefer: wait"},
+                            202: {"model": JobPublic, "description": "accepted; poll Location",
+                                  "headers": {"Location": {"schema": {"type": "string"}}}},
+                            **responses(400, 401, 404, 409, 413, 415, 422, 429, 503)})
+    async def create_tryon(
+        request: Request, services: ServicesDep, owner: Submitter,
+        person_image: Annotated[UploadFile, File(description="photo of the person")],
+        garment_image: Annotated[UploadFile | None, File(description="garment photo")] = None,
+        garment_id: Annotated[str | None, Form(max_length=64, description="catalog garment id "
+                                                                          "(instead of an image)")] = None,
+        mask: Annotated[UploadFile | None, File(description="white = re-generate; the photo's "
+                                                            "size")] = None,
+        garment_mask: Annotated[UploadFile | None, File(description="the garment's silhouette "
+                                                                    "(models that use one)")] = None,
+        densepose: Annotated[UploadFile | None, File(description="DensePose image of the "
+                                                                 "person (hr-viton)")] = None,
+        model: Annotated[ModelId | None, Form(description="model id, see GET /v1/models")] = None,
+        model_type: Annotated[Literal["hd", "dc"] | None, Form(description="= model ootd-hd / "
+                                                                           "ootd-dc")] = None,
+        category: Annotated[Category | None, Form()] = None,
+        num_inference_steps: Annotated[int | None, steps()] = None,
+        n_steps: Annotated[int | None, steps("; older name")] = None,
+        guidance_scale: Annotated[float | None, Form(
+            ge=0.0, le=limits.max_guidance, description="image guidance (default: the "
+                                                        "model's)")] = None,
+        num_images_per_prompt: Annotated[int | None, samples()] = None,
+        n_samples: Annotated[int | None, samples("; older name")] = None,
+        seed: Annotated[int | None, Form(ge=-1, le=MAX_SEED, description="-1 = random")] = None,
+        framing: Annotated[Framing | None, Form()] = None,
+        person_select: Annotated[Literal["error", "largest"] | None, Form()] = None,
+        webhook_url: Annotated[str | None, Form(max_length=2048)] = None,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+        prefer: Annotated[str | None, Header(alias="Prefer")] = None,
+    ) -> JSONResponse:
+        await check_form(request)
+        given = {"model": model.value if model else None, "model_type": model_type,
+                 "category": category, "num_inference_steps": num_inference_steps,
+                 "n_steps": n_steps, "guidance_scale": guidance_scale,
+                 "num_images_per_prompt": num_images_per_prompt, "n_samples": n_samples,
+                 "seed": seed, "framing": framing, "person_select": person_select}
+        uploads = Uploads(person=await read_upload(person_image),
+                          garment=await read_upload(garment_image),
+                          mask=await read_upload(mask),
+                          garment_mask=await read_upload(garment_mask),
+                          densepose=await read_upload(densepose))
+        job, created = await run_in_threadpool(
+            services.jobs.submit, owner=owner,
+            fields={k: v for k, v in given.items() if v is not None}, uploads=uploads,
+            garment_id=garment_id or None, idempotency_key=idempotency_key,
+            webhook_url=webhook_url or None)
+        headers = {"Location": f"/v1/jobs/{job.id}"}
+        if not created:
+            headers["Idempotent-Replayed"] = "true"
+        wait_s = prefer_wait(prefer, prefer_wait_max_s)
+        if wait_s and not job.status.is_terminal:
+            job = await services.jobs.wait(owner, job.id, wait_s)
+            headers["Preference-Applied"] = f"wait={int(wait_s)}"
+        if not job.status.is_terminal:
+            headers["Retry-After"] = "2"
+        return await job_response(services, job, request, 200 if job.status.is_terminal
+                                  else 202, headers)
+
+    @router.get("/jobs", response_model=JobList, summary="This key's jobs, newest first",
+                responses=responses(401, 422))
+    def list_jobs(request: Request, services: ServicesDep, owner: Owner,
+                  status: Annotated[list[Literal["queued", "running", "succeeded", "failed",
+                                                 "canceled"]] | None, Query()] = None,
+                  cursor: Annotated[str | None, Query(max_length=80)] = None,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+        page, next_cursor = services.jobs.list(
+            owner, statuses=[JobStatus(s) for s in status] if status else None,
+            cursor=cursor, limit=limit)
+        base = base_url(request)
+        return {"jobs": [job_public(services.jobs.view(job), base) for job in page],
+                "next_cursor": next_cursor}
+
+    @router.get("/jobs/{job_id}", response_model=JobPublic, summary="A job's status and outputs",
+                responses=responses(401, 404))
+    async def get_job(job_id: JobId, request: Request, services: ServicesDep,
+                      owner: Owner) -> JSONResponse:
+        job = await run_in_threadpool(services.jobs.get, owner, job_id)
+        return await job_response(services, job, request, 200)
+
+    @router.post("/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job",
+                 responses={202: {"model": JobPublic, "description": "cancel requested; the job "
+                                                                    "stops at its next step"},
+                            **responses(401, 404)})
+    async def cancel_job(job_id: JobId, request: Request, services: ServicesDep,
+                         owner: Owner) -> JSONResponse:
+        job = await run_in_threadpool(services.jobs.cancel, owner, job_id)
+        return await job_response(services, job, request, 200 if job.status.is_terminal else 202)
+
+    @router.head("/jobs/{job_id}/outputs/{index}", include_in_schema=False)
+    @router.get("/jobs/{job_id}/outputs/{index}", summary="One output image (also HEAD)",
+                response_class=Response,
+                responses={200: {"content": {"image/png": {"schema": {"type": "string",
+                                                                     "format": "binary"}}},
+                                 "description": "the image"},
+                           307: {"description": "redirect to a presigned storage URL"},
+                           **responses(401, 404)})
+    async def get_output(job_id: JobId, index: Annotated[int, Path(ge=0, le=1000)],
+                         request: Request, services: ServicesDep, owner: Owner) -> Response:
+        output = await run_in_threadpool(services.jobs.open_output, owner, job_id, index)
+        return output_response(output, request)
+
+    @router.get("/jobs/{job_id}/events", summary="Server-sent events for one job",
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                                 "description": "events: status, progress, completed"},
+                           204: {"description": "the job already finished and the client has "
+                                                "seen its last event"},
+                           **responses(401, 404)})
+    async def job_events(job_id: JobId, request: Request, services: ServicesDep, owner: Owner,
+                         last_event_id: Annotated[str | None,
+                                                  Header(alias="Last-Event-ID")] = None,
+                         ) -> Response:
+        job = await run_in_threadpool(services.jobs.get, owner, job_id)
+        last = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
+        if job.status.is_terminal and last >= job.event_id:
+            return Response(status_code=204)  # tells EventSource to stop reconnecting
+        base = base_url(request)
+
+        async def stream() -> Any:
+            yield f"retry: {SSE_RETRY_MS}\n\n"
+            async for event in services.jobs.events(owner, job_id, last):
+                if await request.is_disconnected():
+                    return
+                view = (await run_in_threadpool(services.jobs.view, event.job)
+                        if event is not None and event.name == "completed" else None)
+                yield sse(event, base, view)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return router
 
 
-@router.get("/jobs/{job_id}/outputs/{index}", summary="One output image",
-            response_class=Response,
-            responses={200: {"content": {"image/png": {"schema": {"type": "string",
-                                                                  "format": "binary"}}},
-                             "description": "the image"},
-                       307: {"description": "redirect to a presigned storage URL"},
-                       **responses(401, 404)})
-def get_output(job_id: JobId, index: Annotated[int, Path(ge=0, le=1000)], state: State,
-               owner: Owner) -> Response:
-    output = state.service.output(owner, job_id, index)
-    url = state.storage.url(output["key"], state.settings.url_expiry_s)
-    if url:
-        return RedirectResponse(url, status_code=307)
-    data = state.storage.get(output["key"])
-    return Response(data, media_type=output.get("content_type", "image/png"),
-                    headers={"Cache-Control": "private, max-age=3600"})
+async def job_response(services: Any, job: Job, request: Request, status: int,
+                       headers: dict[str, str] | None = None) -> JSONResponse:
+    view = await run_in_threadpool(services.jobs.view, job)
+    return JSONResponse(job_public(view, base_url(request)), status_code=status, headers=headers)
 
 
-@router.get("/jobs/{job_id}/events", summary="Server-sent events for one job",
-            response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "events: status, progress, completed"},
-                       204: {"description": "the job already finished and the client has "
-                                            "seen its last event"},
-                       **responses(401, 404)})
-async def job_events(job_id: JobId, request: Request, state: State, owner: Owner,
-                     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-                     ) -> Response:
-    job = await run_in_threadpool(state.service.get, owner, job_id)
-    last = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
-    if job.status.is_terminal and last >= job.version:
-        return Response(status_code=204)  # tells EventSource to stop reconnecting
-    return StreamingResponse(_stream(state, request, job_id, last),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-async def _stream(state: Any, request: Request, job_id: str, last: int) -> AsyncIterator[str]:
-    yield f"retry: {SSE_RETRY_MS}\n\n"
-    sent_status: str | None = None
-    quiet_since = time.monotonic()
-    base = base_url(request)
-    while True:
-        job = await run_in_threadpool(state.store.get, job_id)
-        if job is None:
-            return
-        if job.version > last:
-            last = job.version
-            quiet_since = time.monotonic()
-            if job.status.is_terminal:
-                yield _event("completed", last, state.service.public(job, base))
-                return
-            progress = state.service.public(job, base)
-            data = {"id": job.id, "status": job.status.value, "progress": progress["progress"],
-                    "queue_position": progress["queue_position"]}
-            yield _event("status" if job.status.value != sent_status else "progress", last, data)
-            sent_status = job.status.value
-        elif time.monotonic() - quiet_since >= KEEPALIVE_S:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
-        if await request.is_disconnected():
-            return
-        await state.events.wait(job_id, state.settings.poll_s)
-
-
-def _event(name: str, event_id: int, data: dict[str, Any]) -> str:
-    return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
+def output_response(output: Any, request: Request) -> Response:
+    """A presigned redirect, or the bytes (HEAD: the headers only)."""
+    if output.url:
+        return RedirectResponse(output.url, status_code=307)
+    headers = {"Cache-Control": "private, max-age=3600", "Content-Length": str(len(output.data))}
+    body = b"" if request.method == "HEAD" else output.data
+    return Response(body, media_type=output.content_type, headers=headers)

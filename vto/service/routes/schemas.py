@@ -34,7 +34,9 @@ class JobUrls(BaseModel):
     cancel: str
 
 
-class JobOut(BaseModel):
+class JobPublic(BaseModel):
+    """Every job response (submit, get, list, cancel, SSE ``completed``)."""
+
     id: str
     status: str
     progress: Progress
@@ -50,6 +52,27 @@ class JobOut(BaseModel):
     finished_at: str | None = None
     expires_at: str | None = None
     urls: JobUrls
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+    next_cursor: str | None = None
+
+
+class ModelPublic(BaseModel):
+    id: str
+    title: str
+    capabilities: dict[str, Any]
+    licence: str
+    licence_url: str
+    weights: str
+    aliases: list[str]
+    loaded: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]
+    default: str
 
 
 class GarmentOut(BaseModel):
@@ -111,3 +134,4 @@ class Health(BaseModel):
     models_loaded: bool
     queue_depth: int
     version: str
+    worker: dict[str, Any] | None = None

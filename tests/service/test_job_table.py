@@ -1,4 +1,5 @@
-"""The job table on SQLite and PostgreSQL: atomic claims, leases, recovery, guarded finish."""
+"""The job table on SQLite and PostgreSQL: atomic claims, leases, recovery, guarded finish, the
+queue bound under concurrency, database outages as 503s."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from vto.service.jobs import JobStatus, JobStore, LeaseLost, output_key
+from vto.service.job_table import JobTable
+from vto.service.jobs import JobStatus, LeaseLost, output_key
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -25,7 +27,7 @@ def _postgres_available() -> bool:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     if request.param == "sqlite":
-        s = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=0.3, max_attempts=2)
+        s = JobTable(f"sqlite:///{tmp_path / 'jobs.db'}", lease_s=0.3, max_attempts=2)
         yield s
         s.close()
         return
@@ -35,7 +37,7 @@ def store(request, tmp_path):
     admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://"))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    s = JobStore(f"{PG_URL}?options=-csearch_path%3D{schema}", lease_s=0.3, max_attempts=2)
+    s = JobTable(f"{PG_URL}?options=-csearch_path%3D{schema}", lease_s=0.3, max_attempts=2)
     yield s
     s.close()
     with admin.begin() as conn:
@@ -43,7 +45,7 @@ def store(request, tmp_path):
     admin.dispose()
 
 
-def queued(store: JobStore, n: int = 1, **kw) -> list[str]:
+def queued(store: JobTable, n: int = 1, **kw) -> list[str]:
     ids = []
     for i in range(n):
         job, created = store.reserve(owner="", params={"i": i}, request_hash="h", **kw)
@@ -107,7 +109,8 @@ def test_expired_lease_requeues_then_fails_worker_lost(store):
     time.sleep(0.4)
     assert store.recover() == ([], [job_id])
     failed = store.get(job_id)
-    assert failed.status is JobStatus.FAILED and failed.error["type"] == "worker_lost"
+    assert failed.status is JobStatus.FAILED
+    assert failed.error["type"] == "urn:vto:problem:worker-lost" and failed.error["status"] == 503
     assert failed.attempts == 2
 
 
@@ -171,3 +174,34 @@ def test_success_times_and_table_metrics(store):
     assert times.average() == pytest.approx(5.0)
     assert times.category_average("upperbody") == pytest.approx(5.0)
     assert times.recent_performance(2) == {"count": 2, "average": 6.0, "min": 5.0, "max": 7.0}
+
+
+def test_the_queue_bound_holds_under_concurrent_submissions(store):
+    """N submissions at once, room for 8: exactly 8 reservations, the rest QueueFull."""
+    from vto.service.jobs import QueueFull
+
+    created, refused, errors = [], [], []
+
+    def submit(i: int) -> None:
+        try:
+            job, _ = store.reserve(owner="", params={"i": i}, request_hash="h", queue_max=8)
+            created.append(job.id)
+        except QueueFull:
+            refused.append(i)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(created) == 8 and len(refused) == 32
+
+
+def test_an_unreachable_database_is_unavailable_not_a_crash():
+    from vto.errors import Unavailable
+
+    with pytest.raises(Unavailable) as info:
+        JobTable("postgresql://postgres@127.0.0.1:9/none")
+    assert info.value.status == 503 and info.value.retry_after_s >= 1

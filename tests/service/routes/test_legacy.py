@@ -1,4 +1,5 @@
-"""The seed clients' exact flows (its README's curl commands) against the real server."""
+"""The legacy (seed) clients' exact flows (their README's curl commands) against the real server
+and the real engine on the tiny checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tests.service.conftest import make_settings, start_server
 
 
 @pytest.fixture()
-def seed_server(tmp_path, tiny_checkpoint, tiny_engine, examples):
+def seed_server(tmp_path, tiny_checkpoint, examples):
     catalog = tmp_path / "catalog"
     presets = tmp_path / "presets"
     catalog.mkdir()
@@ -21,8 +22,9 @@ def seed_server(tmp_path, tiny_checkpoint, tiny_engine, examples):
     shutil.copy(examples / "garment" / "051827_1.jpg", catalog / "jeans.jpg")
     shutil.copy(examples / "person" / "model_1.png", presets / "model_1.png")
     running = start_server(make_settings(tmp_path, tiny_checkpoint, catalog=catalog,
-                                         presets=presets), tiny_engine)
-    running.wait_ready()
+                                         presets=presets,
+                                         engine_factory="tests.service.fakes:tiny"))
+    running.wait_ready(120)
     yield running
     running.stop()
 
@@ -78,3 +80,7 @@ def test_flask_generate_with_preset_person(seed_server, examples):
         hd_dress = c.post("/generate", data={"modelType": "hd", "category": "2",
                                              "modelSelection": "model_1", "garmentId": "jeans"})
         assert hd_dress.status_code == 422
+        # one rule for every route: over the limit is a 422, never silently clamped
+        too_many = c.post("/generate", data={"modelType": "hd", "category": "0", "nSamples": "5",
+                                             "modelSelection": "model_1", "garmentId": "blue_shirt"})
+        assert too_many.status_code == 422

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from vto.errors import InputNotFound, InvalidInput, Unavailable
-from vto.service.storage import (Janitor, LocalStorage, MemoryStorage, S3Storage, Storage,
-                                 check_key, make_storage)
+from vto.service.storage import (Janitor, LocalStorage, MemoryStorage, Storage, check_key,
+                                 make_storage)
+from vto.service.storage.s3 import S3Storage
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 

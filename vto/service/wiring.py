@@ -1,0 +1,155 @@
+"""The one composition root: every part of `vto serve` (and of a worker) built from settings.
+
+    services = build_services(settings)    # nothing started
+    services.start() … services.stop()     # threads, the worker process, the deliverer
+    parts = worker_parts(settings)         # what a worker process / `vto worker` needs
+
+Typed: routes receive :class:`Services`, never a bag of attributes. With the embedded queue the
+API spawns the worker process (vto.service.worker.process); with Celery, `vto worker`
+processes run jobs and answer engine calls, and the API only talks to the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from vto.core.request import Limits
+from vto.service.catalog import Catalog
+from vto.service.db import make_engine
+from vto.service.deliveries import WebhookDeliverer, WebhookOutbox
+from vto.service.events import Broadcaster, TablePoller
+from vto.service.job_table import JobTable
+from vto.service.metrics import Metrics, table_times
+from vto.service.presets import Presets
+from vto.service.queue import CeleryEngineClient, CeleryQueue, EmbeddedQueue, EngineClient, JobQueue
+from vto.service.ratelimit import RateLimiter
+from vto.service.service import JobService
+from vto.service.settings import Settings
+from vto.service.storage import Storage, make_storage
+from vto.service.webhooks import WebhookSender, load_or_create_secret
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_TIMEOUT_S = 20.0
+
+
+def make_storage_for(settings: Settings) -> Storage:
+    if settings.storage == "s3":
+        return make_storage("s3", bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+                            region=settings.s3_region, access_key=settings.s3_access_key,
+                            secret_key=settings.s3_secret_key, prefix=settings.s3_prefix)
+    return make_storage("local", root=settings.storage_dir)
+
+
+@dataclass
+class WorkerParts:
+    """What runs jobs needs: the shared job table, storage and webhook outbox."""
+
+    table: JobTable
+    storage: Storage
+    outbox: WebhookOutbox
+
+
+def worker_parts(settings: Settings, storage: Storage | None = None) -> WorkerParts:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = make_engine(settings.db_url)
+    return WorkerParts(table=JobTable(database, lease_s=settings.lease_s,
+                                      max_attempts=settings.max_attempts),
+                       storage=storage or make_storage_for(settings),
+                       outbox=WebhookOutbox(database))
+
+
+@dataclass
+class Services:
+    """Every part of a running API process, wired."""
+
+    settings: Settings
+    limits: Limits
+    table: JobTable
+    storage: Storage
+    outbox: WebhookOutbox
+    broadcaster: Broadcaster
+    queue: JobQueue
+    engine: EngineClient
+    catalog: Catalog
+    presets: Presets
+    metrics: Metrics
+    jobs: JobService
+    deliverer: WebhookDeliverer
+    poller: TablePoller
+    limiter: RateLimiter | None
+    worker: Any = None                  # the embedded WorkerProcess (None with Celery)
+    housekeeper: Any = None
+    _started: list[Any] = field(default_factory=list, repr=False)
+
+    def start(self) -> None:
+        from vto.service.housekeeping import Housekeeper
+
+        if self.worker is not None:
+            self.worker.start()
+        self.housekeeper = Housekeeper(self)
+        for part in (self.poller, self.deliverer, self.housekeeper):
+            part.start()
+            self._started.append(part)
+
+    def stop(self) -> None:
+        for part in reversed(self._started):
+            part.stop()
+        self.queue.close()
+        self.outbox.close()
+        self.table.close()
+
+
+def build_services(settings: Settings, *, storage: Storage | None = None,
+                   webhook_sender: WebhookSender | None = None) -> Services:
+    """All parts of the API process (no thread or process started yet)."""
+    limits = settings.limits()
+    parts = worker_parts(settings, storage)
+    broadcaster = Broadcaster()
+    worker = None
+    queue: JobQueue
+    engine: EngineClient
+    if settings.queue == "celery":
+        celery = CeleryQueue(settings)
+        queue, engine = celery, CeleryEngineClient(celery.app, settings.celery_queue)
+    else:
+        from vto.service.worker.process import WorkerProcess
+
+        worker = WorkerProcess(settings, parts.table, broadcaster)
+        queue, engine = EmbeddedQueue(worker), worker
+    catalog = Catalog(settings.catalog_dir, classify=_classifier(engine))
+    secret = settings.webhook_secret or load_or_create_secret(settings.data_dir / "webhook_secret")
+    sender = webhook_sender or WebhookSender(secret, allow_private=settings.webhook_allow_private,
+                                             timeout_s=settings.webhook_timeout_s)
+    table = parts.table
+    jobs = JobService(settings=settings, table=table, storage=parts.storage, queue=queue,
+                      broadcaster=broadcaster, catalog=catalog, limits=limits,
+                      average_job_s=lambda: table_times(table).average() or None)
+    return Services(
+        settings=settings, limits=limits, table=table, storage=parts.storage,
+        outbox=parts.outbox, broadcaster=broadcaster, queue=queue, engine=engine,
+        catalog=catalog, presets=Presets(settings.presets_dir),
+        metrics=Metrics(gpu_memory=lambda: worker.gpu_memory if worker is not None else {}),
+        jobs=jobs,
+        deliverer=WebhookDeliverer(parts.outbox, sender, attempts=settings.webhook_attempts,
+                                   backoff_s=settings.webhook_backoff_s),
+        poller=TablePoller(broadcaster, table.get_many, settings.poll_s),
+        limiter=(RateLimiter(settings.rate_limit_per_min, settings.rate_limit_burst,
+                             storage_uri=settings.rate_limit_storage or "memory://")
+                 if settings.rate_limit_per_min > 0 else None),
+        worker=worker)
+
+
+def _classifier(engine: EngineClient) -> Any:
+    """The catalog's zero-shot classifier: worker work, asked over the engine client."""
+    from vto.service.worker.calls import b64_png
+
+    def classify(image: Image.Image) -> dict[str, float]:
+        answer = engine.call("classify", {"image": b64_png(image)}, CLASSIFY_TIMEOUT_S)
+        return {str(k): float(v) for k, v in answer["scores"].items()}
+    return classify
+
