@@ -24,6 +24,9 @@ Approximations (vto runs OpenPose's COCO-18 body model, the datasets used BODY_2
 MidHip is the mean of the two hips (missing unless both are found), the six foot points are
 missing, and a part's confidence is the COCO model's peak score where the caller passes
 scores, else 1.0; a missing part is written as OpenPose writes it, (0, 0, 0).
+The datasets' own code reads only BODY_25 parts 1-7, 9 and 12 (neck, shoulders, elbows,
+wrists, hips), all exact copies of COCO parts, so neither approximation reaches their
+agnostic images or parse maps; only the rendered skeleton shows MidHip (and no feet).
 Keypoints are mapped between frames pixel-centre to pixel-centre,
 ``x' = (x + 0.5) · W'/W - 0.5``.
 """
@@ -43,7 +46,6 @@ MODEL_SIZE = (768, 1024)           # (W, H) of VITON-HD's and HR-VITON's data
 # BODY_25 index of each COCO-18 part (nose, neck, RShoulder … LEar).
 COCO_TO_BODY25 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 MID_HIP, COCO_R_HIP, COCO_L_HIP = 8, 8, 11
-BODY25_FEET = (19, 20, 21, 22, 23, 24)   # LBigToe, LSmallToe, LHeel, RBigToe, RSmallToe, RHeel
 
 # 18 entries (x, y) or (x, y, score); None or (0, 0) = missing (e.g. ModelInputs.keypoints,
 # Person.keypoints, keypoints_dict(person)["pose_keypoints_2d"]).
