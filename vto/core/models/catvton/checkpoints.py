@@ -16,7 +16,6 @@ of them is accepted, and several only if they hold the same values.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ from torch import nn
 from vto.core.models.catvton import spec
 from vto.core.models.catvton.attention import transformer_blocks
 from vto.errors import CheckpointError
-
-log = logging.getLogger(__name__)
 
 MODULES_PER_BLOCK = 8  # attn1, to_q, to_k, to_v, to_out, to_out.0, to_out.1, processor
 

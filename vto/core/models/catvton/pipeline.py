@@ -29,7 +29,6 @@ to the working size and blurs the mask (Gaussian, radius 9) which the pipeline t
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -41,8 +40,6 @@ from PIL import Image, ImageFilter
 from vto.core.models.catvton import checkpoints
 from vto.core.models.catvton.attention import CatVTONAttention, install
 from vto.errors import InvalidInput
-
-log = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, int], None]
 CONCAT_DIM = -2          # person above garment: concatenation along the height
