@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     report = DownloadReport([], [], [])
     if any(i.state in (State.CACHED, State.FETCH) for i in items):
         report = download(root, files, hub=hub, progress=not args.no_progress, on_file=_announce)
-    manual = [i.file for i in items if i.state is State.MANUAL]
+    manual = [f for f in files if not f.source.startswith("hf:")]  # placed by hand, or to be
     problems = verify(root, files, deep=args.verify)
     if problems:
         _print_problems(root, manual, problems)

@@ -96,7 +96,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="vto", description="Virtual try-on: a library, a CLI and an HTTP "
                      "service. -v/--verbose and --version may stand anywhere on the line.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--version", action="store_true", help="print the version and exit "
+                        "(main() answers it before parsing)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for entry in COMMANDS:
         if entry.name != command:
@@ -120,21 +121,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = build_parser(name if name in _BY_NAME else None)
     args = parser.parse_args(rest)
     args.verbose = args.verbose or "verbose" in flags
-    args.version = args.version or "version" in flags
     args.print_help = parser.print_help
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if "version" in split_global_flags(argv)[0]:  # before parsing: any line with it is fine
+        print(f"vto {vto.__version__} ({DIST_NAME})")
+        return 0
     try:
         args = parse(argv)
     except MissingExtra as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.version:
-        print(f"vto {vto.__version__} ({DIST_NAME})")
-        return 0
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
