@@ -33,6 +33,7 @@ from vto.service.queue import CeleryQueue, EmbeddedQueue, make_queue
 from vto.service.ratelimit import RateLimiter
 from vto.service.routes import garments, jobs, ops, seed
 from vto.service.routes.deps import AppState, hash_key
+from vto.service.routes.docs import install_docs
 from vto.service.service import JobEvents, TryOnService
 from vto.service.settings import Settings
 from vto.service.storage import Janitor, Storage, make_storage
@@ -242,6 +243,7 @@ def create_app(settings: Settings, engine: Any = None, *, storage: Storage | Non
                   description="Virtual try-on (OOTDiffusion): durable jobs over HTTP. Errors are "
                               "RFC 9457 application/problem+json.")
     problems.install(app)
+    install_docs(app)
     for module in (jobs, garments, ops, seed):
         app.include_router(module.router)
 
