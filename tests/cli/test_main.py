@@ -55,7 +55,7 @@ def test_top_level_help_lists_every_command():
 def test_the_listing_says_what_each_command_registers():
     """The one-line help in COMMANDS is the one each module's register() gives."""
     for command in cli.COMMANDS:
-        parser = cli.build_parser(command.name)
+        parser = cli.build_parser([command.name])
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         shown = {action.dest: action.help for action in sub._choices_actions}
         assert shown[command.name] == command.help, command.name

@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import vto
@@ -88,37 +89,43 @@ def chosen_command(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The full parser of ``command`` (its module imported) and one-line stubs for the others.
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with the full sub-parsers of ``commands`` (their modules imported) and one-line
+    stubs for the others; ``None``: every command in full (a command whose extra is missing
+    stays a stub).
 
-    Raises :class:`MissingExtra` when that module needs an extra that is not installed.
+    Raises :class:`MissingExtra` when a module named in ``commands`` needs an extra that is not
+    installed.
     """
     parser = _Parser(prog="vto", description="Virtual try-on: a library, a CLI and an HTTP "
                      "service. -v/--verbose and --version may stand anywhere on the line.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    parser.add_argument("--version", action="store_true", help="print the version and exit "
-                        "(main() answers it before parsing)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    chosen = None if commands is None else set(commands)
     for entry in COMMANDS:
-        if entry.name != command:
+        module = None
+        if chosen is None or entry.name in chosen:
+            try:
+                module = importlib.import_module(entry.module)
+            except ModuleNotFoundError as exc:
+                extra = extra_for(exc)
+                if extra is None:
+                    raise
+                if chosen is not None:
+                    raise MissingExtra(entry.name, extra) from exc
+        if module is None:
             sub.add_parser(entry.name, help=entry.help, add_help=False)
-            continue
-        try:
-            module = importlib.import_module(entry.module)
-        except ModuleNotFoundError as exc:
-            extra = extra_for(exc)
-            if extra is None:
-                raise
-            raise MissingExtra(entry.name, extra) from exc
-        module.register(sub)
+        else:
+            module.register(sub)
     return parser
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """Parse a command line (without the program name); globals set ``verbose``/``version``."""
+    """Parse a command line (without the program name); ``-v`` anywhere sets ``verbose``."""
     flags, rest = split_global_flags(argv)
     name = chosen_command(rest)
-    parser = build_parser(name if name in _BY_NAME else None)
+    parser = build_parser([name] if name in _BY_NAME else [])
     args = parser.parse_args(rest)
     args.verbose = args.verbose or "verbose" in flags
     args.print_help = parser.print_help
