@@ -208,3 +208,76 @@ def test_default_checkpoint_dir(monkeypatch, tmp_path):
     assert dl.default_checkpoint_dir() == tmp_path / "vto" / "checkpoints"
     monkeypatch.setenv("VTO_CHECKPOINTS", str(tmp_path / "mine"))
     assert dl.default_checkpoint_dir() == tmp_path / "mine"
+
+
+@pytest.fixture()
+def fake_hub():
+    from tests.fake_hub import FakeHub
+
+    files = {("org/model", "weights/big.bin"): bytes(range(256)) * 400,
+             ("org/model", "config.json"): b'{"a": 1}'}
+    hub = FakeHub(files)
+    yield hub
+    hub.close()
+
+
+HUB_FILES = [WeightFile("m/big.bin", "hf:org/model/weights/big.bin"),
+             WeightFile("m/config.json", "hf:org/model/config.json")]
+
+
+def test_fetches_from_the_hub_into_the_cache_and_links(tmp_path, fake_hub):
+    """The real hf_hub_download against a loopback stand-in for the Hub."""
+    online = HubSettings(cache_dir=tmp_path / "hf-cache", endpoint=fake_hub.url, offline=False)
+    report = dl.download(tmp_path / "ck", HUB_FILES, hub=online, progress=False)
+    assert sorted(report.fetched) == ["m/big.bin", "m/config.json"]
+    big = tmp_path / "ck" / "m" / "big.bin"
+    assert big.is_symlink() and big.read_bytes() == fake_hub.files[("org/model", "weights/big.bin")]
+    assert Path(os.path.realpath(big)).parent.name == "blobs"  # the cache's own layout
+    assert dl.verify(tmp_path / "ck", HUB_FILES, deep=True) == {}
+
+
+def test_a_dropped_connection_resumes_with_a_range_request(tmp_path):
+    from tests.fake_hub import FakeHub
+
+    # huggingface_hub reads 10 MiB chunks: a file of 2.5 chunks, cut in the middle of the second
+    data = bytes(range(256)) * (25 * 4096)
+    hub = FakeHub({("org/model", "weights/big.bin"): data}, cut_first_get_at=15 << 20)
+    try:
+        online = HubSettings(cache_dir=tmp_path / "hf-cache", endpoint=hub.url, offline=False)
+        dl.download(tmp_path / "ck", HUB_FILES[:1], hub=online, progress=False)
+    finally:
+        hub.close()
+    ranges = [r[2] for r in hub.requests if r[0] == "GET"]
+    assert ranges == [None, f"bytes={10 << 20}-"]  # from the last whole chunk on, not from 0
+    assert (tmp_path / "ck" / "m" / "big.bin").read_bytes() == data
+
+
+def test_a_second_run_fetches_only_what_is_missing(tmp_path, fake_hub):
+    online = HubSettings(cache_dir=tmp_path / "hf-cache", endpoint=fake_hub.url, offline=False)
+    dl.download(tmp_path / "ck", HUB_FILES[:1], hub=online, progress=False)  # then "interrupted"
+    fake_hub.requests.clear()
+    report = dl.download(tmp_path / "ck", HUB_FILES, hub=online, progress=False)
+    assert report.fetched == ["m/config.json"]
+    assert not [r for r in fake_hub.requests if "big.bin" in r[1]]
+
+
+def test_orphaned_partial_downloads_are_removed(tmp_path, fake_hub):
+    data = fake_hub.files[("org/model", "weights/big.bin")]
+    blobs = tmp_path / "hf-cache" / "models--org--model" / "blobs"
+    blobs.mkdir(parents=True)
+    sha = hashlib.sha256(data).hexdigest()
+    orphan, live = blobs / f"{sha}.0badc0de.incomplete", blobs / f"{sha}.11111111.incomplete"
+    orphan.write_bytes(data[:1000])
+    live.write_bytes(data[:1000])
+    os.utime(orphan, (0, 0))  # untouched since 1970: an earlier run that died
+    online = HubSettings(cache_dir=tmp_path / "hf-cache", endpoint=fake_hub.url, offline=False)
+    dl.download(tmp_path / "ck", HUB_FILES[:1], hub=online, progress=False)
+    assert not orphan.exists() and live.exists()
+
+
+def test_a_file_missing_on_the_hub_is_one_error(tmp_path, fake_hub):
+    online = HubSettings(cache_dir=tmp_path / "hf-cache", endpoint=fake_hub.url, offline=False)
+    with pytest.raises(DownloadError, match=r"could not download org/model:nope.bin: .*run the "
+                                            r"command again"):
+        dl.download(tmp_path / "ck", [WeightFile("m/nope.bin", "hf:org/model/nope.bin")],
+                    hub=online, progress=False)

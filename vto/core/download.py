@@ -4,10 +4,16 @@ Every model's files are :class:`~vto.core.models.base.WeightFile` s (its spec's
 ``required_files()`` plus the preprocessing models its needs call for). A file whose source is
 ``hf:<org>/<repo>/<path>`` is fetched with ``huggingface_hub.hf_hub_download`` into the Hugging
 Face cache (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``: shared
-with every other Hugging Face tool, resumable, a file already there is not fetched again), and
+with every other Hugging Face tool; a file already there is not fetched again), and
 the checkpoint directory gets a symlink at the published path pointing into the cache's
 snapshot: the directory has exactly the published layout and no second copy. Where symlinks
 cannot be made (some Windows set-ups, some network file systems) the file is copied instead.
+
+Resuming: every finished file stays in the cache, so a second run fetches only what is missing;
+a dropped connection resumes where it broke (huggingface_hub retries with a Range request). A
+file interrupted by the end of the process starts over on the next run: huggingface_hub 2
+downloads into a per-process temporary file, ``blobs/<etag>.<id>.incomplete``; those an earlier
+run left behind are deleted once the file is complete (if untouched for an hour).
 
 A file from anywhere else (a URL, a sentence) cannot be fetched here: :func:`plan` marks it
 ``manual`` and :func:`verify` checks a copy the user placed (size and sha256 when the spec
@@ -40,6 +46,7 @@ log = logging.getLogger(__name__)
 ENV_VAR = "VTO_CHECKPOINTS"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 PROBE_TIMEOUT_S = 5.0
+STALE_PARTIAL_S = 3600.0  # an .incomplete file nobody wrote to for this long is an orphan
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -208,6 +215,7 @@ def download(root: Path, files: Sequence[WeightFile], *, hub: HubSettings | None
         if item.cached is None:
             report.fetched.append(item.file.path)
             _check_blob(item.file, source)
+            remove_stale_partials(source)
         if link_or_copy(source, root / item.file.path):
             report.copied.append(item.file.path)
         report.linked.append(item.file.path)
@@ -227,6 +235,26 @@ def _fetch(file: HubFile, hub: HubSettings) -> Path:
             f"could not download {file}: {_reason(exc)}; check the network (or HF_ENDPOINT / "
             "HF_TOKEN) and run the command again: finished files are kept in the Hugging Face "
             "cache and a partial one resumes") from None
+
+
+def remove_stale_partials(path: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Path]:
+    """Delete the partial downloads of ``path``'s blob that earlier runs left behind.
+
+    Only ``<blob>.<id>.incomplete`` files untouched for ``older_than_s`` (a live download keeps
+    writing to its own); returns what was removed.
+    """
+    import time
+
+    blob = Path(os.path.realpath(path))
+    removed = []
+    for partial in blob.parent.glob(f"{blob.name}.*.incomplete"):
+        try:
+            if time.time() - partial.stat().st_mtime > older_than_s:
+                partial.unlink()
+                removed.append(partial)
+        except FileNotFoundError:  # its owner finished or cleaned up meanwhile
+            continue
+    return removed
 
 
 def link_or_copy(target: Path, dest: Path) -> bool:
