@@ -95,11 +95,21 @@ def test_the_wheel_carries_the_package_data(wheel):
 
 
 def test_bare_install_has_no_server_stack(venv):
-    probe = ("import importlib.util, vto, vto.core.request, vto.core.download, vto.core.models.registry\n"
+    probe = ("import importlib.util, vto, vto.core.request\n"
              f"print([m for m in {SERVICE_MODULES!r} if importlib.util.find_spec(m)])")
     done = run_in(venv, "python", "-c", probe)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "[]", f"service libraries in a bare install: {done.stdout}"
+    # Every module of the library, the dev tools and the CLI (but the service commands) imports.
+    everything = ("import importlib, pkgutil, vto\n"
+                  "names = [m.name for m in pkgutil.walk_packages(vto.__path__, 'vto.')\n"
+                  "         if not m.name.startswith(('vto.service', 'vto.cli.serve', 'vto.cli.worker',\n"
+                  "                                   'vto.__main__'))]\n"
+                  "for name in names: importlib.import_module(name)\n"
+                  "print(len(names))")
+    done = run_in(venv, "python", "-c", everything, OMP_NUM_THREADS="1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(f"[packaging] {done.stdout.strip()} vto modules import without the extras")
 
     done = run_in(venv, "vto", "--help")
     assert done.returncode == 0 and "doctor" in done.stdout
