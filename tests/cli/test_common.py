@@ -15,8 +15,11 @@ def test_checkpoint_root_order_never_the_working_directory(monkeypatch, tmp_path
     (tmp_path / "checkpoints").mkdir()  # the old fallback must not be picked up
     monkeypatch.delenv("VTO_CHECKPOINTS", raising=False)
     monkeypatch.delenv("CHECKPOINT_PATH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with pytest.raises(InvalidInput, match="--checkpoints"):
         checkpoint_root(None)
+    (tmp_path / "cache" / "vto" / "checkpoints").mkdir(parents=True)  # `vto download`'s default
+    assert checkpoint_root(None) == tmp_path / "cache" / "vto" / "checkpoints"
     monkeypatch.setenv("CHECKPOINT_PATH", "/seed")
     assert checkpoint_root(None).as_posix() == "/seed"
     monkeypatch.setenv("VTO_CHECKPOINTS", "/env")

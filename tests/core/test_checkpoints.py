@@ -9,11 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vto.core import checkpoints
 from vto.core.checkpoints import CheckpointDir
 from vto.core.models.ootd.pipeline import OOTDPipeline
 from vto.core.types import ModelType
-from vto.errors import CheckpointError, DownloadError
+from vto.errors import CheckpointError
 
 PUBLISHED = [
     "ootd/model_index.json", "ootd/scheduler/scheduler_config.json",
@@ -96,23 +95,6 @@ def test_corrupt_weights_fail_as_checkpoint_error(tiny_checkpoint, tmp_path):
         OOTDPipeline.from_checkpoints(broken, ModelType.HD)
 
 
-def test_download_plan_asks_only_for_missing_files(tmp_path):
-    ckpt = CheckpointDir(tmp_path)
-    plan = checkpoints._download_plan(ckpt, [ModelType.HD])
-    repos = {repo for repo, _, _ in plan}
-    assert repos == {checkpoints.OOTD_REPO, checkpoints.CLIP_REPO}
-    files = {f for _, f, _ in plan}
-    assert "checkpoints/ootd/ootd_hd/checkpoint-36000/unet_vton/diffusion_pytorch_model.safetensors" in files
-    assert not any("ootd_dc" in f for f in files)
-    assert "model.safetensors" in files and "checkpoints/openpose/ckpts/body_pose_model.pth" in files
-
-
-def test_download_without_network_fails_with_one_clear_error(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(DownloadError, match="could not download .* and run the command again"):
-        checkpoints.download(CheckpointDir(tmp_path / "ck"), [ModelType.HD], progress=False)
 
 
 def test_pose_and_parsing_files_are_checked_with_the_fix(tiny_checkpoint, tmp_path):

@@ -77,10 +77,14 @@ def request_from_args(args: argparse.Namespace) -> "TryOnRequest":
 
 
 def checkpoint_root(arg: str | None) -> Path:
-    """--checkpoints DIR, else $VTO_CHECKPOINTS (or the seed's $CHECKPOINT_PATH); never the
-    working directory by surprise."""
+    """--checkpoints DIR, else $VTO_CHECKPOINTS (or the seed's $CHECKPOINT_PATH), else where
+    `vto download` puts weights by default if it exists; never the working directory."""
+    from vto.core.download import default_checkpoint_dir
+
     value = arg or next((os.environ[name] for name in CHECKPOINTS_ENV if os.environ.get(name)),
                         None)
+    if not value and default_checkpoint_dir().is_dir():
+        value = str(default_checkpoint_dir())
     if not value:
         raise InvalidInput(
             "no checkpoint directory given: pass --checkpoints DIR or set VTO_CHECKPOINTS "

@@ -8,20 +8,20 @@ A checkpoint directory is levihsu/OOTDiffusion's ``checkpoints/`` tree plus Open
     DIR/humanparsing/             parsing_atr.onnx, parsing_lip.onnx
     DIR/openpose/ckpts/           body_pose_model.pth
 
-This module knows paths and files only; loading the models is the pipeline's business.
+This module knows paths and files only; loading the models is the pipeline's business, fetching
+them vto.core.download's.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from vto.core.types import ModelType
-from vto.errors import CheckpointError, DownloadError
+from vto.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -126,61 +126,3 @@ class CheckpointDir:
                 missing=missing)
 
 
-# ---------------------------------------------------------------------------------------------
-# Download
-
-
-def _download_plan(ckpt: CheckpointDir, model_types: list[ModelType]) -> list[tuple[str, str, str]]:
-    """(repo, file in repo, destination relative to DIR) for every file that is missing."""
-    plan = []
-    for rel in ckpt.missing(model_types, preprocessing=True):
-        if rel.startswith("clip-vit-large-patch14/"):
-            plan.append((CLIP_REPO, rel.split("/", 1)[1], rel))
-        else:
-            plan.append((OOTD_REPO, f"checkpoints/{rel}", rel))
-    return plan
-
-
-def download(ckpt: CheckpointDir, model_types: list[ModelType], progress: bool = True) -> list[str]:
-    """Fetch exactly the missing files with huggingface_hub, then verify the tree.
-
-    Files land in a staging folder inside DIR first (huggingface_hub resumes partial downloads
-    there) and are moved into place when complete, so an interrupted run leaves no truncated file
-    in the layout and a re-run continues where it stopped. Returns the files fetched.
-    """
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub import logging as hf_logging
-    from huggingface_hub.utils import disable_progress_bars
-
-    ckpt.root.mkdir(parents=True, exist_ok=True)
-    staging = ckpt.root / ".download"
-    plan = _download_plan(ckpt, model_types)
-    if not progress:
-        disable_progress_bars()
-    hf_logging.set_verbosity_error()  # its retry warnings would bury our one-line error
-    for i, (repo, filename, rel) in enumerate(plan, 1):
-        log.info("[%d/%d] %s:%s", i, len(plan), repo, filename)
-        try:
-            path = hf_hub_download(repo, filename, local_dir=staging / repo.replace("/", "--"))
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # huggingface_hub raises many types (HTTP, offline, OS)
-            raise DownloadError(
-                f"could not download {filename} from {repo}: {_reason(exc)}; check the network "
-                "connection (or HF_ENDPOINT / HF_TOKEN) and run the command again "
-                "— finished files are kept") from None
-        dest = ckpt.root / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, dest)
-    shutil.rmtree(staging, ignore_errors=True)
-    ckpt.verify(model_types)
-    return [rel for _, _, rel in plan]
-
-
-def _reason(exc: Exception) -> str:
-    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)):
-        return "the Hugging Face Hub cannot be reached (offline or no network)"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

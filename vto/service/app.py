@@ -26,6 +26,7 @@ import vto
 from vto.errors import PROBLEM_BASE
 from vto.service import problems
 from vto.service.routes import garments, jobs, legacy, models, ops
+from vto.service.routes.docs import install_docs
 from vto.service.settings import Settings
 from vto.service.storage import Storage
 from vto.service.webhooks import WebhookSender
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None,
                   description="Virtual try-on: durable jobs over HTTP, several try-on models. "
                               "Errors are RFC 9457 application/problem+json.")
     problems.install(app)
+    install_docs(app)  # Swagger UI and ReDoc from vendored assets (no CDN)
     app.include_router(jobs.build(limits, settings.prefer_wait_max_s))
     for module in (models, garments, ops, legacy):
         app.include_router(module.router)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
+from vto.core.fidelity import warn_if_unverified_opencv
 from vto.core.types import Category, ModelType, parse_category, parse_model_type
 
 # ATR labels (see vto.core.preprocess.parsing)
@@ -89,6 +90,7 @@ def get_mask_location(model_type: ModelType | str, category: Category | str,
                       original_uint16_wrap: bool = False) -> tuple[Image.Image, Image.Image]:
     """(mask, mask_gray): "L" images at width×height; mask is 255 where the garment goes,
     mask_gray 127 there (the grey the masked person shows). See the module docstring."""
+    warn_if_unverified_opencv()  # outlines match the original's only on the verified OpenCV
     model_type = parse_model_type(model_type)
     category = parse_category(category)
     parse_image = label_map if isinstance(label_map, Image.Image) else Image.fromarray(
