@@ -114,10 +114,14 @@ def test_unknown_choice_is_a_usage_line(tiny_checkpoint, files, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_dev_tiny_checkpoint_refuses_a_non_empty_dir(tmp_path):
-    (tmp_path / "x").write_text("keep me")
-    proc = vto("dev", "tiny-checkpoint", str(tmp_path))
-    assert proc.returncode == 2 and "not empty" in proc.stderr
+def test_dev_tiny_checkpoint_per_model_into_one_directory(tmp_path, tiny_checkpoint):
+    proc = vto("dev", "tiny-checkpoint", "--model", "cp-vton-plus", str(tmp_path / "ck"))
+    assert proc.returncode == 0, proc.stderr
+    assert "noise, not clothes" in proc.stdout
+    assert (tmp_path / "ck" / "cp-vton-plus" / "GMM" / "gmm_final.pth").is_file()
+    assert (tmp_path / "ck" / "openpose" / "ckpts" / "body_pose_model.pth").is_file()
+    again = vto("dev", "tiny-checkpoint", "--model", "cp-vton", str(tmp_path / "ck"))
+    assert again.returncode == 2 and "already holds model cp-vton-plus" in again.stderr
 
 
 def test_download_without_network_is_one_line(tmp_path):

@@ -73,6 +73,10 @@ def request_from_args(args: argparse.Namespace) -> "TryOnRequest":
             fields[name] = getattr(args, flag)
     if args.size:
         fields["width"], fields["height"] = parse_size(args.size)
+    from vto.core.models.registry import notice
+
+    if (line := notice(fields["model"])) is not None:
+        print(f"vto: {line}", file=sys.stderr)
     return TryOnRequest.from_fields(fields)
 
 
@@ -113,3 +117,29 @@ class StepProgress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def load_keypoints(path: str) -> list[tuple[float, float]]:
+    """OpenPose COCO-18 keypoints from JSON: {"pose_keypoints_2d": [[x, y] x 18]} (or the flat
+    [x, y, c] x 18 form OpenPose writes)."""
+    import json
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InvalidInput(f"--keypoints file '{path}' does not exist")
+    try:
+        data = json.loads(file.read_text())
+        if "people" in data:  # OpenPose's own output file
+            data = data["people"][0]
+        flat = [float(v) for v in _flatten(data["pose_keypoints_2d"])]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidInput(f"--keypoints must be JSON like {{\"pose_keypoints_2d\": "
+                           f"[[x, y] x 18]}} ({type(exc).__name__})") from None
+    step = 3 if len(flat) == 54 else 2
+    if len(flat) != 18 * step:
+        raise InvalidInput(f"--keypoints needs 18 points, got {len(flat) / step:g}")
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), step)]
+
+
+def _flatten(values: Any) -> list[Any]:
+    return [v for item in values for v in (_flatten(item) if isinstance(item, list) else [item])]

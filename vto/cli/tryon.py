@@ -23,6 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "that use one; computed when absent)")
     p.add_argument("--densepose", metavar="PATH",
                    help="a DensePose image of the person, the photo's size (hr-viton)")
+    p.add_argument("--keypoints", metavar="KP.json",
+                   help='your own OpenPose COCO-18 keypoints in photo pixels, '
+                        '{"pose_keypoints_2d": [[x, y] x 18]} ([0, 0] = missing): replace '
+                        "pose detection")
     add_request_flags(p)
     p.add_argument("--save-mask", action="store_true",
                    help="also write DIR/mask.png (the re-generated region, aligned with the "
@@ -33,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vto.cli.common import StepProgress, checkpoint_root, request_from_args
+    from vto.cli.common import StepProgress, checkpoint_root, load_keypoints, request_from_args
     from vto.core.engine import TryOnEngine
     from vto.core.images import open_image, open_mask
     from vto.core.request import TryOnInputs
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         garment_mask=(open_mask(args.garment_mask, name=f"--garment-mask {args.garment_mask}")
                       if args.garment_mask else None),
         densepose=(open_image(args.densepose, name=f"--densepose {args.densepose}")
-                   if args.densepose else None))
+                   if args.densepose else None),
+        keypoints=load_keypoints(args.keypoints) if args.keypoints else None)
     engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype)
     request = engine.validate(request, inputs)  # before loading anything
     progress = StepProgress("try-on")

@@ -165,7 +165,7 @@ class TryOnEngine:
         prepared = prepare_person(
             inputs.person, size=request.size, needs=needs, category=request.category,
             recipe=caps.automatic_mask, framing=request.framing, user_mask=inputs.mask,
-            densepose=inputs.densepose,
+            user_keypoints=inputs.keypoints, densepose=inputs.densepose,
             preprocessor=self.preprocessor if analyse else None,
             person_select=request.person_select)
         analysis = prepared.analysis

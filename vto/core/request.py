@@ -244,6 +244,7 @@ class TryOnInputs:
     mask: Image.Image | None = None           # "L", white = re-generate, the photo's size
     garment_mask: Image.Image | None = None   # "L", white = garment, the garment photo's size
     densepose: Image.Image | None = None      # RGB, the photo's size
+    keypoints: list[tuple[float, float]] | None = None  # COCO-18 in photo pixels, (0, 0) = missing
 
 
 def check_inputs(request: TryOnRequest, inputs: TryOnInputs,
@@ -265,6 +266,13 @@ def check_inputs(request: TryOnRequest, inputs: TryOnInputs,
                                field="garment_mask")
         _same_size("garment_mask", inputs.garment_mask, "garment_image", inputs.garment)
         check_mask_coverage(inputs.garment_mask, "garment_mask", full_ok=True)
+    if inputs.keypoints is not None:
+        if not caps.needs & {Need.POSE, Need.MASK}:
+            raise InvalidInput(f"model {spec.id} does not use keypoints; leave them out",
+                               field="keypoints")
+        if len(inputs.keypoints) != 18:
+            raise InvalidInput(f"keypoints must be 18 COCO-18 [x, y] points, got "
+                               f"{len(inputs.keypoints)}", field="keypoints")
     if Need.DENSEPOSE in caps.needs:
         if inputs.densepose is None:
             raise InvalidInput(f"model {spec.id} needs a DensePose image of the person "

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from vto.core.checkpoints import CheckpointDir
+from vto.dev.openpose_weights import write_random_body_model
+from vto.dev.parsing_weights import write_random_parsing_model
 from vto.core.types import ModelType
 
 HIDDEN = 32  # text hidden size = CLIP projection = UNet cross_attention_dim, as 768 in the real model
@@ -231,10 +233,8 @@ def _write_vae(folder: Path, gen: torch.Generator) -> None:
 
 
 def write_tiny_checkpoint(root: Path | str, seed: int = 0) -> CheckpointDir:
-    """Write the tiny checkpoint to ``root`` (deterministic for a given seed)."""
-    from vto.dev.openpose_weights import write_random_body_model
-    from vto.dev.parsing_weights import write_random_parsing_model
-
+    """Write the tiny OOTDiffusion checkpoint (hd, dc, CLIP, pose, parsing) to ``root``
+    (deterministic for a given seed)."""
     ckpt = CheckpointDir(Path(root))
     # One generator per component, so a change in one never shifts another's weights.
     def gen(offset: int) -> torch.Generator:
@@ -251,10 +251,16 @@ def write_tiny_checkpoint(root: Path | str, seed: int = 0) -> CheckpointDir:
         _write_unet(ckpt.unet(model_type, "unet_garm"), 4, "UNetGarm2DConditionModel", gen(10 + 2 * i))
         _write_unet(ckpt.unet(model_type, "unet_vton"), 8, "UNetVton2DConditionModel", gen(11 + 2 * i))
     _write_clip(ckpt.clip, vocab_size, gen(3))
+    write_preprocessing(ckpt.root, seed)
+    ckpt.verify(list(ModelType))
+    return ckpt
+
+
+def write_preprocessing(root: Path | str, seed: int = 0) -> None:
+    """The pose and parsing models every automatic mask needs (tiny, random, real formats)."""
+    ckpt = CheckpointDir(Path(root))
     ckpt.humanparsing.mkdir(parents=True, exist_ok=True)
     write_random_parsing_model(ckpt.humanparsing / "parsing_atr.onnx", "atr", seed)
     write_random_parsing_model(ckpt.humanparsing / "parsing_lip.onnx", "lip", seed)
     ckpt.body_pose_model.parent.mkdir(parents=True, exist_ok=True)
     write_random_body_model(ckpt.body_pose_model, seed)
-    ckpt.verify(list(ModelType))
-    return ckpt

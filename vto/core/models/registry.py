@@ -7,10 +7,14 @@ To add a model: a package under vto/core/models/ with a torch-free ``spec.py`` h
 from __future__ import annotations
 
 from vto.core.models.base import ModelSpec
+from vto.core.models.catvton.spec import CATVTON
+from vto.core.models.cp_vton_plus.spec import CP_VTON_PLUS
 from vto.core.models.ootd.spec import OOTD_DC, OOTD_HD
 from vto.errors import InvalidInput
 
-SPECS: tuple[ModelSpec, ...] = (OOTD_HD, OOTD_DC)
+SPECS: tuple[ModelSpec, ...] = (OOTD_HD, OOTD_DC, CATVTON, CP_VTON_PLUS)
+# Names that mean another model, with the line to tell the user.
+NOTICES = {"cp-vton": "cp-vton has no published weights; using CP-VTON+ (cp-vton-plus)"}
 DEFAULT_MODEL = OOTD_HD.id
 
 _BY_NAME = {name: spec for spec in SPECS for name in (spec.id, *spec.aliases)}
@@ -18,6 +22,11 @@ _BY_NAME = {name: spec for spec in SPECS for name in (spec.id, *spec.aliases)}
 
 def model_ids() -> list[str]:
     return [spec.id for spec in SPECS]
+
+
+def notice(name: str) -> str | None:
+    """A line to show when ``name`` stands in for another model (None for a plain id)."""
+    return NOTICES.get(str(name).strip().lower())
 
 
 def get_spec(name: str) -> ModelSpec:

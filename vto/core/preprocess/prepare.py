@@ -21,7 +21,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 from PIL import Image
@@ -97,13 +97,14 @@ class Preprocessor:
         return both(image_384x512) if both is not None else (parser(image_384x512), None)
 
     def analyse(self, person: Image.Image, category: Category | str,
-                person_select: str = "error", *, recipe: ModelType | str | None = None
-                ) -> Analysis:
+                person_select: str = "error", *, recipe: ModelType | str | None = None,
+                people: list[Person] | None = None) -> Analysis:
         """Pose and parsing on ``person.resize((384, 512))`` (bicubic, as the original), the
-        person checks, and with ``recipe`` ('hd' or 'dc' arm widths) the original's mask."""
+        person checks, and with ``recipe`` ('hd' or 'dc' arm widths) the original's mask.
+        ``people`` (in that 384x512 frame) replaces pose detection (the caller's keypoints)."""
         category = parse_category(category)
         small = person.convert("RGB").resize(POSE_SIZE)
-        people = self.detect(small)
+        people = self.detect(small) if people is None else people
         chosen = check_person(people, category, person_select)
         labels, labels_lip = self.parse_both(small)
         keypoints = keypoints_dict(chosen)
@@ -167,10 +168,27 @@ def _masked(person: Image.Image, mask: Image.Image, mask_gray: Image.Image) -> I
     return Image.composite(mask_gray, person, mask)
 
 
+def user_person(points: Sequence[Sequence[float]]) -> Person:
+    """A Person from caller-given COCO-18 keypoints, (0, 0) = missing."""
+    keypoints = [None if (x, y) == (0, 0) else (float(x), float(y)) for x, y in points]
+    visible = sum(p is not None for p in keypoints)
+    return Person(keypoints=keypoints, part_scores=[1.0 if p else None for p in keypoints],
+                  score=float(visible), n_parts=visible)
+
+
+def _moved(person: Person, scale: tuple[float, float], offset: tuple[float, float]) -> Person:
+    """``person`` with every keypoint mapped by ``p * scale + offset``."""
+    points = [None if p is None else (p[0] * scale[0] + offset[0], p[1] * scale[1] + offset[1])
+              for p in person.keypoints]
+    return Person(keypoints=points, part_scores=person.part_scores, score=person.score,
+                  n_parts=person.n_parts)
+
+
 def prepare_person(photo: Image.Image, *, size: tuple[int, int], needs: Collection[Need],
                    category: Category | str, recipe: ModelType | str = ModelType.DC,
                    framing: Framing | str = Framing.KEEP,
                    user_mask: Image.Image | None = None,
+                   user_keypoints: Sequence[Sequence[float]] | None = None,
                    densepose: Image.Image | None = None,
                    preprocessor: Preprocessor | None = None,
                    person_select: str = "error") -> PreparedPerson:
@@ -178,6 +196,7 @@ def prepare_person(photo: Image.Image, *, size: tuple[int, int], needs: Collecti
 
     Pose and parsing run only when a need asks for them: Need.POSE/PARSE, or Need.MASK
     without ``user_mask`` (the automatic mask, OOTD's ``recipe``: 'hd' or 'dc' arm widths).
+    ``user_keypoints`` (COCO-18 in photo pixels) replace pose detection.
     Raises PersonCheckFailed subclasses when the photo has no/several people or lacks the
     body parts the category needs.
     """
@@ -203,6 +222,9 @@ def prepare_person(photo: Image.Image, *, size: tuple[int, int], needs: Collecti
             box = geo.mask_box(full_mask)
             if box is None:
                 raise InvalidInput("the mask is empty: paint the region to re-generate in white")
+        elif user_keypoints is not None:
+            box = geo.keypoint_box(check_person([user_person(user_keypoints)], category), 1.0,
+                                   (0.0, 0.0), photo.size)
         else:
             assert preprocessor is not None
             view, scale, offset = geo.letterbox(photo, POSE_SIZE)
@@ -220,8 +242,21 @@ def prepare_person(photo: Image.Image, *, size: tuple[int, int], needs: Collecti
                               if window is None else geo.crop(densepose, window, size, mask=True))
     if analyse:
         assert preprocessor is not None
-        prepared.analysis = preprocessor.analyse(person, category, person_select_here,
-                                                 recipe=recipe if auto_mask else None)
+        # Pose and parsing see 384x512. A working image smaller than that (e.g. CP-VTON+'s
+        # 192x256) would be upscaled into it; take the same region from the photo instead.
+        view = person
+        if size[0] < POSE_SIZE[0] or size[1] < POSE_SIZE[1]:
+            view = photo.resize(POSE_SIZE) if window is None else geo.crop(photo, window,
+                                                                           POSE_SIZE)
+        given = None
+        if user_keypoints is not None:  # photo pixels -> the 384x512 frame of the view
+            x0, y0, (w, h) = ((0, 0, photo.size) if window is None
+                              else (window.x0, window.y0, window.size))
+            sx, sy = POSE_SIZE[0] / w, POSE_SIZE[1] / h
+            given = [_moved(user_person(user_keypoints), (sx, sy), (-x0 * sx, -y0 * sy))]
+        prepared.analysis = preprocessor.analyse(view, category, person_select_here,
+                                                 recipe=recipe if auto_mask else None,
+                                                 people=given)
     if Need.MASK in needs:
         if full_mask is not None:
             cropped = full_mask if window is None else geo.crop(full_mask, window, size, mask=True)

@@ -80,7 +80,7 @@ CATVTON = ModelSpec(
         user_mask=True,
         # vto's automatic mask is OOTDiffusion's (pose + parsing); CatVTON's own
         # DensePose/SCHP AutoMasker is not used.
-        needs=frozenset({Need.POSE, Need.PARSE, Need.MASK})),
+        needs=frozenset({Need.MASK})),  # the automatic mask runs pose + parsing itself
     licence="CC BY-NC-SA 4.0 (non-commercial research); base model CreativeML OpenRAIL-M, "
             "VAE MIT",
     licence_url="https://creativecommons.org/licenses/by-nc-sa/4.0/",
