@@ -165,3 +165,15 @@ def test_load_tensors_shapes_and_ranges():
     assert t.cloth_mask.unique().tolist() == [1.0]                 # 200 >= 128
     assert t.cloth.min() == 1.0 and t.pose.max() == -1.0
     assert t.parse_agnostic[3].sum() == 0                          # no upper clothes left
+
+
+def test_repaint_mask_is_the_greyed_region():
+    parse = cihp_person()
+    keypoints = np.concatenate([body25(), np.ones((25, 1))], axis=1)
+    files = vi.PersonFiles(Image.new("RGB", (W, H), (128, 128, 128)), parse, keypoints,
+                           Image.new("RGB", (W, H)))
+    mask = np.asarray(vi.repaint_mask(files))
+    assert mask.dtype == np.uint8 and mask.shape == (H, W) and set(np.unique(mask)) == {0, 255}
+    assert mask[400, 384] == 255 and mask[260, 384] == 255       # torso, neck
+    assert mask[200, 384] == 0 and mask[700, 384] == 0           # face, pants kept
+    assert mask[950, 50] == 0

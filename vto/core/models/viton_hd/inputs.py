@@ -218,6 +218,16 @@ def img_agnostic(image: Image.Image, parse: np.ndarray, pose: np.ndarray) -> Ima
     return out
 
 
+def repaint_mask(files: PersonFiles) -> Image.Image:
+    """The region VITON-HD re-synthesises ("L", 255 inside, 768x1024): what the agnostic
+    image greys out (arms, torso, neck; head and lower body excluded). The rest of an output
+    is the generator's reproduction of the photo, so an engine that pastes results back
+    into the photo (framing 'keep') should take this region, grown a little."""
+    pose = np.asarray(files.keypoints, np.float64).reshape(-1, 3)[:, :2]
+    painted = img_agnostic(Image.new("RGB", SIZE), files.parse, pose)
+    return Image.fromarray((np.asarray(painted)[..., 0] == GREY[0]).astype(np.uint8) * 255, "L")
+
+
 def parse_onehot(labels: np.ndarray) -> torch.Tensor:
     """CIHP labels -> the loader's (13, H, W) float one-hot map of :data:`PARSE_GROUPS`."""
     groups = torch.from_numpy(PARSE_GROUPS[np.asarray(labels, np.int64)])

@@ -7,7 +7,7 @@ folder (linked from the VITON-HD README), under ``viton-hd/`` in the checkpoint 
 from __future__ import annotations
 
 from vto.core.models.base import Capabilities, ModelSpec, Need, SizeSpec, WeightFile
-from vto.core.types import Category, Framing
+from vto.core.types import Category
 
 DIRECTORY = "viton-hd"
 DRIVE_FOLDER = ("https://drive.google.com/drive/folders/0B8kXrnobEVh9fnJHX3lCZzEtd20yUVAtTk5H"
@@ -40,8 +40,7 @@ VITON_HD = ModelSpec(
         # each costs one full pass.
         max_samples=4,
         user_mask=False,
-        needs=frozenset({Need.POSE, Need.PARSE, Need.GARMENT_MASK}),
-        framings=(Framing.KEEP, Framing.STRETCH)),
+        needs=frozenset({Need.POSE, Need.PARSE, Need.GARMENT_MASK})),
     licence="CC BY-NC 4.0 (non-commercial; code and weights, (c) 2021 NeStyle Inc.)",
     licence_url="https://creativecommons.org/licenses/by-nc/4.0/",
     weights=(f"Google Drive (manual download): {SEG} (~138 MB), {GMM} (~76 MB) and "
