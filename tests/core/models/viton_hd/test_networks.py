@@ -122,3 +122,35 @@ def test_spectral_norm_folding_keeps_outputs():
         block.fold_spectral_norm()  # (ALIASGenerator.prepare_inference)
         after = block(*args, lambda s: torch.ones(s))
     assert not hasattr(block.conv_0, "weight_orig") and torch.equal(before, after)
+
+
+def test_prepare_inference_keeps_outputs_and_names():
+    torch.manual_seed(1)
+    gen = vn.ALIASGenerator(SMALL).eval()
+    args = (torch.randn(1, 9, 256, 128), torch.rand(1, 7, 256, 128),
+            torch.rand(1, 8, 256, 128), (torch.rand(1, 1, 256, 128) > 0.5).float())
+
+    def run():
+        g = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            return gen(*args, lambda shape: torch.randn(shape, generator=g))
+
+    before = run()
+    gen.prepare_inference()
+    assert torch.equal(run(), before)
+    norm = gen.up_1.norm_0
+    assert norm.fused and norm.conv_beta.weight.data_ptr() == \
+        norm.affine_weight[norm.conv_gamma.out_channels:].data_ptr()      # views, no copy
+    assert {"up_1.norm_0.conv_gamma.weight", "up_1.norm_0.conv_beta.bias"} <= set(gen.state_dict())
+
+
+def test_strips_give_the_same_modulation(monkeypatch):
+    torch.manual_seed(2)
+    norm = vn.ALIASNorm(6, 7, masked=False).eval()
+    normalized, seg = torch.randn(1, 6, 40, 768), torch.rand(1, 7, 40, 768)
+    with torch.no_grad():
+        whole = norm.modulate(normalized, seg)
+        monkeypatch.setattr(vn, "STRIP_PIXELS", 768 * 7)         # strips of 7 rows
+        # the same sums per pixel; the convolution kernels may round differently on tiny
+        # strips on some CPUs, so allow float rounding (the pipeline's strips are 170 rows)
+        assert torch.allclose(norm.modulate(normalized, seg), whole, rtol=0, atol=1e-6)

@@ -95,7 +95,8 @@ def load_networks(root: Path, device: torch.device | str = "cpu") -> Networks:
     load_strict(nets.seg, states[SEG], paths[SEG])
     load_strict(nets.gmm, states[GMM_FILE], paths[GMM_FILE])
     load_strict(nets.alias, states[ALIAS], paths[ALIAS])
-    nets.alias.prepare_inference()
     for net in (nets.seg, nets.gmm, nets.alias):
         net.eval().requires_grad_(False).to(device)
+    nets.alias.prepare_inference()
+    nets.alias.requires_grad_(False)          # (the folded weights are new parameters)
     return nets

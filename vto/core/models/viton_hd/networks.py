@@ -256,13 +256,16 @@ class ALIASNorm(nn.Module):
 
     def fuse_affine(self) -> None:
         """Compute gamma and beta with one convolution (their weights stacked): the same
-        sums per output channel, one pass over the 128-channel activations instead of two."""
-        self.register_buffer("affine_weight", torch.cat([self.conv_gamma.weight,
-                                                         self.conv_beta.weight]).detach(),
-                             persistent=False)
-        self.register_buffer("affine_bias", torch.cat([self.conv_gamma.bias,
-                                                       self.conv_beta.bias]).detach(),
-                             persistent=False)
+        sums per output channel, one pass over the 128-channel activations instead of two.
+        The two convolutions' parameters become views of the stacked tensors (no copy)."""
+        gamma, beta = self.conv_gamma, self.conv_beta
+        weight = torch.cat([gamma.weight, beta.weight]).detach()
+        bias = torch.cat([gamma.bias, beta.bias]).detach()
+        c = gamma.out_channels
+        gamma.weight.data, beta.weight.data = weight[:c], weight[c:]
+        gamma.bias.data, beta.bias.data = bias[:c], bias[c:]
+        self.register_buffer("affine_weight", weight, persistent=False)
+        self.register_buffer("affine_bias", bias, persistent=False)
         self.fused = True
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor, misalign_mask: torch.Tensor | None,
@@ -282,8 +285,8 @@ class ALIASNorm(nn.Module):
 
         On the CPU, in horizontal strips of about :data:`STRIP_PIXELS` pixels (with the two
         rows of context the two 3x3 convolutions need): the 128-channel activations of a
-        1024x768 map would take 400 MB at once. Every pixel's sums are the same as in one
-        pass (identical values)."""
+        1024x768 map would take 400 MB at once. Every pixel gets the same sums as in one
+        pass (bit-identical outputs in tools/equivalence/viton_hd)."""
         c, height, width = normalized.shape[1:]
         rows = height if normalized.device.type != "cpu" else max(1, STRIP_PIXELS // width)
         out = torch.empty_like(normalized) if rows < height else None
@@ -373,10 +376,10 @@ class ALIASGenerator(nn.Module):
         self.conv_img = nn.Conv2d(nf // 2, 3, kernel_size=3, padding=1)
 
     def prepare_inference(self) -> None:
-        """After loading the state dict: replace each spectral-norm hook by its inference
-        weight ``weight_orig / sigma`` (sigma = u^T W v from the stored u, v: what the hook
-        computes in eval mode, where it does no power iteration), and fuse each norm's gamma
-        and beta convolutions. Outputs are unchanged."""
+        """After loading the state dict and moving to the device: replace each spectral-norm
+        hook by its inference weight ``weight_orig / sigma`` (sigma = u^T W v from the stored
+        u, v: what the hook computes in eval mode, where it does no power iteration), and
+        fuse each norm's gamma and beta convolutions. Outputs are unchanged."""
         for module in self.modules():
             if isinstance(module, ALIASResBlock):
                 module.fold_spectral_norm()
