@@ -40,7 +40,7 @@ import cases  # noqa: E402  (beside this file)
 
 from vto.core.models.base import RunParams  # noqa: E402
 from vto.core.models.viton_hd.inputs import garment_files, load_tensors, person_files  # noqa: E402
-from vto.core.preprocess.parsing import palette  # noqa: E402
+from vto.core.preprocess.convert import cihp_palette_image, openpose_json  # noqa: E402
 from vto.core.types import Category  # noqa: E402
 
 TENSORS = ("img_agnostic", "parse_agnostic", "pose", "cloth", "cloth_mask")
@@ -62,13 +62,10 @@ def write_pair(root: Path, person: str, cloth: str, inputs) -> None:
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     files.image.save(folders["image"] / person, format="PNG")   # lossless, whatever the name
-    parse = Image.fromarray(files.parse, "L")
-    parse.putpalette(palette(20))
-    parse.save(folders["image-parse"] / f"{stem}.png")
+    cihp_palette_image(files.parse).save(folders["image-parse"] / f"{stem}.png")
     files.pose_image.save(folders["openpose-img"] / f"{stem}_rendered.png")
-    keypoints = [float(v) for v in np.asarray(files.keypoints, np.float64).reshape(-1)]
     (folders["openpose-json"] / f"{stem}_keypoints.json").write_text(
-        json.dumps({"version": 1.3, "people": [{"pose_keypoints_2d": keypoints}]}))
+        json.dumps(openpose_json(files.keypoints)))
     garment.cloth.save(folders["cloth"] / cloth, format="PNG")
     garment.mask.save(folders["cloth-mask"] / cloth, format="PNG")
     with open(root / "test_pairs.txt", "a") as pairs:

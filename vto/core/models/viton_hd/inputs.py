@@ -24,8 +24,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from vto.core.models.base import ModelInputs
-from vto.core.models.viton_hd.interim_convert import (body25_keypoints, cihp_labels,
-                                                      render_body25, resize_labels)
+from vto.core.preprocess.convert import (body25_keypoints, cihp_labels, render_body25,
+                                        resize_labels)
 from vto.errors import BodyPartsNotVisible, InvalidInput
 
 WIDTH, HEIGHT = 768, 1024
@@ -78,7 +78,10 @@ def check_keypoints(keypoints: np.ndarray) -> None:
 
 
 def person_files(inputs: ModelInputs) -> PersonFiles:
-    """vto's pose and parsing (384x512 frame) as the dataset's files at 768x1024."""
+    """vto's pose and parsing (384x512 frame) as the dataset's files at 768x1024
+    (vto.core.preprocess.convert). The parse is upsampled smoothly (per-class bilinear, then
+    the largest): the dataset's maps were parsed at full size, with clean edges, where a
+    NEAREST upsampling of vto's 384x512 map would give 2-pixel steps."""
     if inputs.keypoints is None or inputs.parse is None or inputs.parse_lip is None:
         raise InvalidInput("VITON-HD needs pose keypoints and both parsing maps")
     person = inputs.person.convert("RGB")

@@ -1,7 +1,9 @@
-"""VITON-HD as a vto model (torch-free): ``viton-hd``.
+"""VITON-HD as a vto model (torch-free): ``viton-hd`` (shadow2496/VITON-HD, CVPR 2021).
 
-Weights: the three files the original ``test.py`` loads, published in the authors' Google Drive
-folder (linked from the VITON-HD README), under ``viton-hd/`` in the checkpoint root.
+Weights: the three files the original ``test.py`` loads (``seg_final.pth``, ``gmm_final.pth``,
+``alias_final.pth``), published in the authors' Google Drive folder linked from the README
+("Pre-trained networks"); vto expects them under ``viton-hd/`` in the checkpoint root. The
+authors publish no Hub copy, so ``vto download`` cannot fetch them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from vto.core.models.base import Capabilities, ModelSpec, Need, SizeSpec, WeightFile
 from vto.core.types import Category
 
+REPO_URL = "https://github.com/shadow2496/VITON-HD"
+REPO_COMMIT = "02afa4b"  # the commit vto was checked against (tools/equivalence/viton_hd)
 DIRECTORY = "viton-hd"
 DRIVE_FOLDER = ("https://drive.google.com/drive/folders/0B8kXrnobEVh9fnJHX3lCZzEtd20yUVAtTk5H"
                 "dWk2OVV0RGl6YXc0NWhMOTlvb1FKX3Z1OUk?resourcekey=0-OIXHrDwCX8ChjypUbJo4fQ")
@@ -41,11 +45,14 @@ VITON_HD = ModelSpec(
         max_samples=4,
         user_mask=False,
         needs=frozenset({Need.POSE, Need.PARSE, Need.GARMENT_MASK})),
+    # (framings: both. KEEP works on a 3:4 window around the person at 768x1024; the model
+    # re-renders the whole image, its new content lies in inputs.repaint_mask.)
     licence="CC BY-NC 4.0 (non-commercial; code and weights, (c) 2021 NeStyle Inc.)",
     licence_url="https://creativecommons.org/licenses/by-nc/4.0/",
-    weights=(f"Google Drive (manual download): {SEG} (~138 MB), {GMM} (~76 MB) and "
-             f"{ALIAS} (~402 MB) from {DRIVE_FOLDER} into <checkpoints>/{DIRECTORY}/; "
-             "sha256 known for alias_final.pth only (from a Hub mirror)"),
+    weights=(f"download {SEG} (~138 MB), {GMM} (~76 MB) and {ALIAS} (~402 MB) from the "
+             f"VITON-HD authors' Google Drive folder ({DRIVE_FOLDER}, linked from {REPO_URL}) "
+             f"into <checkpoints>/{DIRECTORY}/ ('vto download' cannot fetch them: no Hub copy "
+             "by the authors); sha256 known for alias_final.pth only (a third-party copy)"),
     backend="vto.core.models.viton_hd.backend:VITONHDBackend",
     files=files,
     aliases=("vitonhd",))
