@@ -59,3 +59,20 @@ def test_cp_vton_plus_from_a_clean_directory_with_the_alias_notice(tmp_path, pho
         bad = run(root, photos, tmp_path / "bad", "--model", "cp-vton-plus", *extra)
         assert bad.returncode == 2 and words in bad.stderr, bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_viton_hd_from_a_clean_directory_pastes_back_only_what_it_redraws(tmp_path, photos):
+    root = tmp_path / "ck"
+    assert vto("dev", "tiny-checkpoint", "--model", "viton-hd", str(root)).returncode == 0
+    proc = run(root, photos, tmp_path / "o", "--model", "viton-hd", "--keypoints",
+               str(photos / "keypoints.json"), "--save-mask")
+    assert proc.returncode == 0, proc.stderr
+    result = Image.open(tmp_path / "o" / "0.png")
+    photo = Image.open(photos / "person.png")
+    assert result.size == photo.size
+    import numpy as np
+
+    region = np.asarray(Image.open(tmp_path / "o" / "mask.png")) > 0
+    assert 0 < region.mean() < 0.9  # not the whole window: the head and legs stay the photo's
+    same = np.all(np.asarray(result) == np.asarray(photo), axis=-1)
+    assert same[0:20].mean() > 0.9  # the top rows (head) are the photo's own pixels

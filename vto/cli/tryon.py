@@ -68,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     for i, image in enumerate(result.images):
         image.save(out / f"{i}.png")
         print(out / f"{i}.png")
-    if args.save_mask and result.output_mask is not None:
-        result.output_mask.save(out / "mask.png")  # aligned with the result images
-        result.masked_person.save(out / "masked.png")
-        print(out / "mask.png")
-        print(out / "masked.png")
+    if args.save_mask:
+        for name, image in (("mask.png", result.output_mask),  # aligned with the results
+                            ("masked.png", result.masked_person)):
+            if image is not None:  # models without a masked input have no masked person
+                image.save(out / name)
+                print(out / name)
     return 0

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from PIL import Image
 
-from vto.core.models.base import Backend, ModelInputs, Need, SharedParts, StepCallback
+from vto.core.models.base import (Backend, ModelInputs, Need, SharedParts, StepCallback,
+                                  paste_region)
 from vto.core.models.registry import get_spec
 from vto.core.request import CORE_LIMITS, Limits, TryOnInputs, TryOnRequest, check_inputs
 from vto.core.request import resolve_seed
@@ -182,6 +183,10 @@ class TryOnEngine:
         with self._run_lock:
             images = backend.run(model_inputs, request.run_params(seed), on_step)
         inferred_at = time.perf_counter()
+        if prepared.mask is None and prepared.window is not None:
+            region = paste_region(backend, model_inputs)  # None: the whole window
+            if region is not None:
+                prepared.mask = region.convert("L").resize(request.size, Image.NEAREST)
         images = [compose_result(inputs.person, image, prepared) for image in images]
         finished = time.perf_counter()
         return TryOnResult(

@@ -18,6 +18,7 @@ WRITERS = {
     "ootd-dc": "vto.dev.tiny:write_tiny_checkpoint",
     "catvton": "vto.dev.catvton:write_tiny_checkpoint",
     "cp-vton-plus": "vto.dev.cp_vton_plus:write_tiny_checkpoint",
+    "viton-hd": "vto.dev.viton_hd:write_tiny_checkpoint",
 }
 
 

@@ -212,3 +212,11 @@ class Backend(Protocol):
     def run(self, inputs: ModelInputs, params: RunParams,
             on_step: StepCallback | None = None) -> "list[Image.Image]":
         """``params.num_images_per_prompt`` RGB images at ``params.size``."""
+
+
+def paste_region(backend: object, inputs: ModelInputs) -> "Image.Image | None":
+    """The region a model re-draws ("L" at the working size), for pasting results back into
+    the photo: a backend may define ``paste_region(inputs)`` (e.g. a GAN that reproduces the
+    face as well as it can but only *changes* the garment area); None means the whole window."""
+    region = getattr(backend, "paste_region", None)
+    return region(inputs) if region is not None else None

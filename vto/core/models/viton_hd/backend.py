@@ -72,3 +72,10 @@ class VITONHDBackend:
             output = try_on(self.nets, tensors, noise, on_stage=stage_done)
             images.append(Image.fromarray(to_uint8(output)[0].numpy(), "RGB"))
         return images
+
+    def paste_region(self, inputs: ModelInputs) -> Image.Image:
+        """What VITON-HD re-synthesises (arms, torso, neck): the rest of its output only
+        reproduces the photo, so framing 'keep' pastes this region back (grown a little)."""
+        from vto.core.models.viton_hd.inputs import person_files, repaint_mask
+
+        return repaint_mask(person_files(inputs))
