@@ -506,8 +506,9 @@ def _pose_images(folder: Path) -> dict[str, Path]:
 
 
 def section_pose_parsing(args, report: Report, do_pose: bool, do_parsing: bool) -> None:
-    from vto.core.preprocess.openpose import (BodyPoseDetector, BodyPoseNet, _file_key, network_input,
-                                   to_original_keypoints)
+    from vto.core.preprocess.openpose import BodyPoseDetector, BodyPoseNet, to_original_keypoints
+    from vto.core.preprocess.openpose.decode import network_input
+    from vto.core.preprocess.openpose.network import _file_key
     from vto.core.preprocess.parsing import HumanParser
 
     folder = args.work / "preprocess"

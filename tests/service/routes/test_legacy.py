@@ -80,6 +80,10 @@ def test_flask_generate_with_preset_person(seed_server, examples):
         hd_dress = c.post("/generate", data={"modelType": "hd", "category": "2",
                                              "modelSelection": "model_1", "garmentId": "jeans"})
         assert hd_dress.status_code == 422
+        # a model id may replace modelType (the default stays the seed's)
+        dc = c.post("/generate", data={"model": "ootd-dc", "category": "1", "nSteps": "1",
+                                       "modelSelection": "model_1", "garmentId": "jeans"})
+        assert dc.status_code == 200, dc.text
         # one rule for every route: over the limit is a 422, never silently clamped
         too_many = c.post("/generate", data={"modelType": "hd", "category": "0", "nSamples": "5",
                                              "modelSelection": "model_1", "garmentId": "blue_shirt"})

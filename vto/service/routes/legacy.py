@@ -28,7 +28,7 @@ from vto.service.jobs import Job, JobStatus
 from vto.service.metrics import table_times
 from vto.service.problems import responses
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
-from vto.service.routes.jobs import job_response, output_response, read_upload
+from vto.service.routes.jobs import ModelId, job_response, output_response, read_upload
 from vto.service.routes.schemas import GenerateOut, VtoOut
 from vto.service.service import Uploads
 
@@ -64,21 +64,24 @@ def _image_url(services: Any, job: Job, index: int, request: Request) -> str:
 async def vto(request: Request, services: ServicesDep, owner: Submitter,
               person_image: Annotated[UploadFile, File()],
               clothe_id: Annotated[int, Form(description="garment number as GET /clothes lists")],
+              model: Annotated[ModelId | None, Form(description="a model id (default: the "
+                                                                 "seed's choice for the garment)")] = None,
               ) -> Any:
     started = time.monotonic()
     garment = services.catalog.get_by_int(clothe_id)
-    outcome = await _run_sync(services, request, owner, fields={},
+    outcome = await _run_sync(services, request, owner,
+                              fields={"model": model.value} if model else {},
                               uploads=Uploads(person=await read_upload(person_image)),
                               garment_id=garment.id)
     if isinstance(outcome, Response):
         return outcome
     times = await run_in_threadpool(table_times, services.table)
-    model = str((outcome.result or {}).get("model") or outcome.params.get("model"))
+    used = str((outcome.result or {}).get("model") or outcome.params.get("model"))
     return {"success": True, "image_url": _image_url(services, outcome, 0, request),
             "processing_time": round(time.monotonic() - started, 3),
             "clothe_id": garment.int_id, "clothe_name": garment.name,
             "category": garment.category.prompt_word,
-            "model_type": model.removeprefix("ootd-"),
+            "model_type": used.removeprefix("ootd-"),
             "metrics": {"average_time": times.average(),
                         "category_average": times.category_average(garment.category.value),
                         "recent_performance": times.recent_performance(5)}}  # the seed's last 5
@@ -120,10 +123,12 @@ async def generate(request: Request, services: ServicesDep, owner: Submitter,
                    nSamples: Annotated[int, Form(ge=1, le=4)] = 1,
                    seed: Annotated[int, Form(ge=-1, le=MAX_SEED)] = -1,
                    garmentImage: Annotated[UploadFile | None, File()] = None,
-                   garmentId: Annotated[str | None, Form(max_length=64)] = None) -> Any:
+                   garmentId: Annotated[str | None, Form(max_length=64)] = None,
+                   model: Annotated[ModelId | None, Form(description="a model id; overrides "
+                                                                     "modelType")] = None) -> Any:
     started = time.monotonic()
     person = await run_in_threadpool(services.presets.read, modelSelection)
-    fields: dict[str, Any] = {"model": f"ootd-{modelType}",
+    fields: dict[str, Any] = {"model": model.value if model else f"ootd-{modelType}",
                               "category": Category.from_index(category),
                               "num_images_per_prompt": nSamples, "seed": seed}
     if nSteps is not None:
