@@ -80,10 +80,10 @@ def randomize(model: nn.Module, g: torch.Generator, flow_gain: float = 1.0) -> n
     return model
 
 
-def tiny_condition_generator(seed: int = 0) -> ConditionGenerator:
+def tiny_condition_generator(seed: int = 0, ngf: int = CONDITION_NGF) -> ConditionGenerator:
     g = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
-        model = ConditionGenerator(ngf=CONDITION_NGF)
+        model = ConditionGenerator(ngf=ngf)
     # Small flow heads: displacements of a few pixels, like a trained warp.
     return randomize(model.to_empty(device="cpu"), g, flow_gain=0.05)
 
@@ -98,11 +98,16 @@ def tiny_image_generator(seed: int = 0, ngf: int = TINY_NGF) -> SPADEGenerator:
     return randomize(model, g)
 
 
-def write_tiny_checkpoint(root: Path, seed: int = 0, ngf: int = TINY_NGF) -> Path:
-    """Write both files under ``root`` (the checkpoint directory); returns ``root``."""
+def write_tiny_checkpoint(root: Path, seed: int = 0, ngf: int = TINY_NGF,
+                          condition_ngf: int = CONDITION_NGF) -> Path:
+    """Write both files under ``root`` (the checkpoint directory); returns ``root``.
+
+    ``ngf`` is the image generator's width (the original's ``--ngf``). ``condition_ngf``
+    narrows the condition generator for vto's own tests only: the original cannot load
+    anything but 96 (same keys and format, other shapes)."""
     root = Path(root)
     (root / CONDITION_FILE).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(tiny_condition_generator(seed).state_dict(), root / CONDITION_FILE)
+    torch.save(tiny_condition_generator(seed, condition_ngf).state_dict(), root / CONDITION_FILE)
     torch.save(tiny_image_generator(seed, ngf).state_dict(), root / GENERATOR_FILE)
     return root
 
