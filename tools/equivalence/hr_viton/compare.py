@@ -99,11 +99,11 @@ def pose_image(inputs: ModelInputs) -> Image.Image:
     """The rendered skeleton the dataset loads (never reaching a network): vto's renderer
     once it exists, else noise (which then shows the image does not matter)."""
     try:
-        from vto.core.preprocess.convert import render_openpose  # type: ignore[attr-defined]
+        from vto.core.preprocess.convert import body25_keypoints, render_body25
     except ImportError:
         rng = np.random.default_rng(0)
         return Image.fromarray(rng.integers(0, 256, (1024, 768, 3), dtype=np.uint8), "RGB")
-    return render_openpose(hr_inputs.body25_keypoints(inputs.keypoints), (768, 1024))
+    return render_body25(body25_keypoints(inputs.keypoints), (768, 1024))
 
 
 def write_dataset(root: Path, stem: str, inputs: ModelInputs, samples: int, name: str) -> None:
@@ -115,10 +115,10 @@ def write_dataset(root: Path, stem: str, inputs: ModelInputs, samples: int, name
         cloth, mask = hr_inputs.fit_garment(cloth, mask)
     _png(cloth, test / "cloth" / f"{stem}.jpg")
     _png(mask.convert("L"), test / "cloth-mask" / f"{stem}.jpg")
-    labels = Image.fromarray(hr_inputs.cihp_labels(inputs.parse, inputs.parse_lip), "L").convert("P")
-    labels.putpalette([(i * 13) % 256 for i in range(768)])
+    labels = Image.fromarray(hr_inputs.labels_of(inputs.parse, inputs.parse_lip), "L")
+    labels.putpalette([(i * 13) % 256 for i in range(768)])   # a "P" image, as CIHP-PGN's
     _png(labels, test / "image-parse-v3" / f"{stem}.png")
-    pose = hr_inputs.body25_keypoints(inputs.keypoints)
+    pose = hr_inputs.pose_of(inputs.keypoints)
     flat = [float(v) for x, y in pose for v in (x, y, 0.0 if x == 0 and y == 0 else 1.0)]
     (test / "openpose_json").mkdir(parents=True, exist_ok=True)
     (test / "openpose_json" / f"{stem}_keypoints.json").write_text(
@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         orig = dict(np.load(out / f"{name}.npz"))
         # inputs: the dataset item and the two agnostic maps
         mine = hr_inputs.build_tensors(inputs)
-        pose = hr_inputs.body25_keypoints(inputs.keypoints)
-        labels = hr_inputs.cihp_labels(inputs.parse, inputs.parse_lip)
+        pose = hr_inputs.pose_of(inputs.keypoints)
+        labels = hr_inputs.labels_of(inputs.parse, inputs.parse_lip)
         orig_pa = np.asarray(Image.open(data / "test" / "image-parse-agnostic-v3.2" / f"c{i:02d}_00.png"))
         pa_px = int((hr_inputs.parse_agnostic(labels, pose) != orig_pa).sum())
         orig_agn = np.rint((orig["item.agnostic"] * 0.5 + 0.5) * 255).astype(np.uint8)

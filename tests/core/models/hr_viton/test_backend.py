@@ -57,22 +57,16 @@ def quick(backend):
     return HRVITONBackend(backend.condition, NoisyStandIn(), "cpu", torch.float32)
 
 
-def test_samples_share_the_inputs_and_differ_by_the_noise(quick, inputs):
-    images = quick.run(inputs, params(samples=3))
+def test_samples_share_the_inputs_differ_by_the_noise_and_repeat_with_the_seed(quick, inputs):
+    first = quick.run(inputs, params(samples=3, seed=3))
     x, seg = quick.generator.inputs
     assert x.shape == (3, 9, 1024, 768) and seg.shape == (3, 7, 1024, 768)
     assert x[0].equal(x[2]) and seg[0].equal(seg[1]) and seg.sum(1).eq(1).all()
-    a, b = (np.asarray(im, np.int16) for im in images[:2])
-    assert len(images) == 3 and np.abs(a - b).max() > 0
-
-
-def test_same_seed_same_images(quick, inputs):
-    first = quick.run(inputs, params(samples=2, seed=3))
+    a, b = (np.asarray(im, np.int16) for im in first[:2])
+    assert len(first) == 3 and np.abs(a - b).max() > 0
     torch.manual_seed(99)                   # the global generator plays no part
-    second = quick.run(inputs, params(samples=2, seed=3))
-    other = quick.run(inputs, params(samples=2, seed=4))
+    second = quick.run(inputs, params(samples=3, seed=3))
     assert [im.tobytes() for im in first] == [im.tobytes() for im in second]
-    assert first[0].tobytes() != other[0].tobytes()
 
 
 def test_cancel_from_the_step_callback(backend, inputs):

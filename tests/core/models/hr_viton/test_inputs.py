@@ -32,23 +32,22 @@ def pose25(**joints) -> np.ndarray:
 def test_keypoints_become_body25_in_the_working_frame():
     coco = synthetic_keypoints("base")
     coco[7] = 0                                     # left wrist missing
-    body = hi.body25_keypoints(coco)
+    body = hi.pose_of(coco)
     assert body.shape == (25, 2) and body.dtype == np.float64
-    assert body[hi.R_HIP].tolist() == (coco[8] * 2).tolist()     # COCO RHip -> BODY_25 9
-    assert body[hi.L_HIP].tolist() == (coco[11] * 2).tolist()
-    assert body[8].tolist() == ((coco[8] + coco[11])).tolist()   # MidHip, x2
+    assert body[hi.R_HIP].tolist() == (coco[8] * 2 + 0.5).tolist()  # COCO RHip -> BODY_25 9,
+    assert body[hi.L_HIP].tolist() == (coco[11] * 2 + 0.5).tolist()  # pixel centres kept
     assert body[hi.L_WRIST].tolist() == [0, 0] and body[19:].sum() == 0
 
 
-def test_cihp_labels_take_lip_classes_and_the_atr_neck_at_full_size():
+def test_cihp_labels_at_the_working_size():
     atr, lip = synthetic_labels("coat")
-    labels = hi.cihp_labels(atr, lip)
-    assert labels.shape == (H, W)
-    assert np.array_equal(labels[::2, ::2], labels[1::2, 1::2])  # nearest x2
-    small = labels[::2, ::2]
-    assert (small[atr == 18] == hi.TORSO_SKIN).all()             # neck -> torso skin
-    assert (small[(lip == hi.FACE) & (atr != 18)] == hi.FACE).all()
-    assert (small == hi.COAT).any()
+    labels = hi.labels_of(atr, lip)
+    assert labels.shape == (H, W) and labels.dtype == np.uint8
+    assert np.array_equal(labels, hi.resize_labels(hi.cihp_labels(atr, lip), (W, H)))
+    big_atr = np.asarray(Image.fromarray(atr).resize((W, H), Image.NEAREST))
+    assert (labels[big_atr == 18] == hi.TORSO_SKIN).mean() > 0.9        # the neck
+    assert (labels[big_atr == 11] == hi.FACE).mean() > 0.9
+    assert (labels == hi.COAT).any()
 
 
 def test_missing_hips_are_refused_by_name():

@@ -12,10 +12,10 @@ What the original's test pipeline builds from its dataset folder, rebuilt from m
   generator.
 
 Frames: vto's parse maps are 512x384 and its keypoints are in the 384x512 frame; HR-VITON works
-at 1024x768 on BODY_25 keypoints and CIHP labels (``coco18_to_body25``, ``atr_lip_to_cihp``,
-then nearest/linear scaling to the working size). The rendered OpenPose image the dataset also
-loads never reaches a network (``test_generator`` only downsamples it and shows it in its
-preview grid), so it is not built.
+at 1024x768 on BODY_25 keypoints and CIHP labels (``vto.core.preprocess.convert``:
+``body25_keypoints``, ``cihp_labels``, ``resize_labels``; see :func:`pose_of`,
+:func:`labels_of`). The rendered OpenPose image the dataset also loads never reaches a network
+(``test_generator`` only downsamples it and shows it in its preview grid), so it is not built.
 
 Garments: the original expects a 768x1024 product photo (it resizes the short side to 768, so
 a 3:4 photo of any size comes out right and anything else breaks its tensor shapes). vto
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from vto.core.models.base import ModelInputs
-from vto.core.models.hr_viton.interim_convert import atr_lip_to_cihp, coco18_to_body25
+from vto.core.models.hr_viton.interim_convert import body25_keypoints, cihp_labels, resize_labels
 from vto.errors import BodyPartsNotVisible, InvalidInput
 
 WIDTH, HEIGHT = 768, 1024
@@ -75,20 +75,15 @@ def _missing(point: np.ndarray) -> bool:
     return point[0] == 0.0 and point[1] == 0.0
 
 
-def body25_keypoints(keypoints: np.ndarray) -> np.ndarray:
+def pose_of(keypoints: np.ndarray) -> np.ndarray:
     """vto's (18, 2) COCO-18 keypoints (384x512 frame) -> (25, 2) BODY_25 float64 in the
-    768x1024 frame, (0, 0) = missing."""
-    body = coco18_to_body25(np.asarray(keypoints, dtype=np.float64))
-    scale = np.array([WIDTH / POSE_FRAME[0], HEIGHT / POSE_FRAME[1]])
-    present = np.any(body != 0, axis=1)
-    body[present] = body[present] * scale
-    return body
+    768x1024 frame, (0, 0) = missing: the ``pose_keypoints_2d[:, :2]`` the original reads."""
+    return body25_keypoints(keypoints, (WIDTH, HEIGHT), POSE_FRAME)[:, :2].copy()
 
 
-def cihp_labels(atr: np.ndarray, lip: np.ndarray) -> np.ndarray:
-    """vto's 512x384 ATR(+neck) and LIP maps -> (1024, 768) uint8 CIHP labels (nearest)."""
-    cihp = atr_lip_to_cihp(atr, lip)
-    return np.asarray(Image.fromarray(cihp).resize((WIDTH, HEIGHT), Image.NEAREST))
+def labels_of(atr: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """vto's 512x384 ATR(+neck) and LIP maps -> (1024, 768) uint8 CIHP labels."""
+    return resize_labels(cihp_labels(atr, lip), (WIDTH, HEIGHT))
 
 
 def check_pose(pose: np.ndarray) -> None:
@@ -233,9 +228,9 @@ def build_tensors(inputs: ModelInputs) -> HRVitonTensors:
     if person.size != (WIDTH, HEIGHT):
         raise InvalidInput(f"HR-VITON runs at {WIDTH}x{HEIGHT}; got a {person.width}x"
                            f"{person.height} person image", field="width")
-    pose = body25_keypoints(inputs.keypoints)
+    pose = pose_of(inputs.keypoints)
     check_pose(pose)
-    labels = cihp_labels(inputs.parse, inputs.parse_lip)
+    labels = labels_of(inputs.parse, inputs.parse_lip)
     cloth, silhouette = fit_garment(inputs.garment, inputs.garment_mask)
     densepose = inputs.densepose.convert("RGB")
     if densepose.size != (WIDTH, HEIGHT):  # the original's Resize (bilinear) for a 3:4 image
