@@ -7,8 +7,10 @@ One request runs the condition generator once at 256x192 and the image generator
 batch of ``num_images_per_prompt`` copies (the samples differ by the generator's noise only).
 The original's published test configuration is fixed: ``--occlusion`` (as in its README),
 ``clothmask_composition='warp_grad'``, 1024x768. Every random draw comes from
-``torch.Generator().manual_seed(seed)`` on the CPU, in the original's order, so a request
-equals the original run on a batch of identical pairs after ``torch.manual_seed(seed)``.
+``torch.Generator().manual_seed(seed)`` on the CPU, in the original's order: a request's
+images are the original's for a batch of that many identical pairs after
+``torch.manual_seed(seed)`` (up to the float rounding of running the deterministic condition
+stage on one copy instead of the batch).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from vto.core.models.hr_viton.inputs import HEIGHT, WIDTH, build_tensors, condit
 from vto.core.models.hr_viton.networks import ConditionGenerator, SPADEGenerator, warp
 from vto.core.models.hr_viton.spec import CONDITION_FILE, GENERATOR_FILE, HR_VITON
 from vto.core.models.hr_viton.weights import load_condition_generator, load_image_generator
-from vto.errors import CheckpointError
+from vto.errors import CheckpointError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,8 @@ SEGMENT_CLASSES = 13
 CLOTH_CLASS = 3
 # test_generator's 13 -> 7 regrouping of the predicted segmentation for the image generator.
 GENERATOR_GROUPS = ((0,), (2, 4, 7, 8, 9, 10, 11), (3,), (1,), (5,), (6,), (12,))
-GROUP_OF_CLASS = torch.zeros(SEGMENT_CLASSES, dtype=torch.long)
-for _group, _classes in enumerate(GENERATOR_GROUPS):
-    GROUP_OF_CLASS[list(_classes)] = _group
+GROUP_OF_CLASS = torch.tensor([next(g for g, members in enumerate(GENERATOR_GROUPS) if c in members)
+                               for c in range(SEGMENT_CLASSES)])
 LOW_FLOW_SIZE = (128, 96)   # (H, W) of the condition generator's flow grid
 
 
@@ -87,14 +88,17 @@ class HRVITONBackend:
                 f"checkpoint directory {root} is missing {len(missing)} HR-VITON file(s): "
                 + "; ".join(f"{f.path} from {f.source}" for f in missing),
                 missing=[f.path for f in missing])
-        return cls(load_condition_generator(root / CONDITION_FILE, device, dtype),
-                   load_image_generator(root / GENERATOR_FILE, device, dtype), device, dtype)
+        backend = cls(load_condition_generator(root / CONDITION_FILE, device, dtype),
+                      load_image_generator(root / GENERATOR_FILE, device, dtype), device, dtype)
+        log.info("HR-VITON loaded from %s on %s (%s)", root, device, dtype)
+        return backend
 
     @torch.inference_mode()
     def run(self, inputs: ModelInputs, params: RunParams,
             on_step: StepCallback | None = None) -> list[Image.Image]:
         if tuple(params.size) != (WIDTH, HEIGHT):
-            raise ValueError(f"HR-VITON runs at {WIDTH}x{HEIGHT}, got {params.size}")
+            raise InvalidInput(f"model hr-viton runs at {WIDTH}x{HEIGHT} only, got "
+                               f"{params.size[0]}x{params.size[1]}", field="width")
         noise = torch.Generator().manual_seed(params.seed)
         t = build_tensors(inputs)
         cloth, cloth_mask, agnostic, densepose = (

@@ -48,9 +48,8 @@ LOWER_LABELS = (9, 12, 16, 17, 18, 19)   # pants, skirt, legs, shoes
 # The dataset's 13 parse groups (one-hot channels), by CIHP label.
 PARSE_GROUPS = ((0, 10), (1, 2), (4, 13), (5, 6, 7), (9, 12), (14,), (15,), (16,), (17,),
                 (18,), (19,), (8,), (3, 11))
-GROUP_OF_LABEL = np.zeros(20, np.int64)
-for _group, _labels in enumerate(PARSE_GROUPS):
-    GROUP_OF_LABEL[list(_labels)] = _group
+GROUP_OF_LABEL = np.array([next(g for g, members in enumerate(PARSE_GROUPS) if label in members)
+                           for label in range(20)])
 
 # BODY_25 joints
 NECK, R_SHOULDER, R_ELBOW, R_WRIST, L_SHOULDER, L_ELBOW, L_WRIST, R_HIP, L_HIP = \
