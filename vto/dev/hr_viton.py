@@ -1,4 +1,5 @@
-"""A tiny random HR-VITON checkpoint in the published files' format (tests and demos only).
+"""A tiny random HR-VITON checkpoint in the published files' format, and hand-made inputs
+(tests, demos and the equivalence check only).
 
 Writes ``<root>/hr-viton/mtviton.pth`` and ``<root>/hr-viton/gen.pth`` as ``torch.save`` d
 state dicts with the published keys and ``_metadata`` (spectral norms as ``weight_orig``,
@@ -7,10 +8,10 @@ the original's ``test_generator.py`` loads. Shrunk only through the original's o
 so the original runs unchanged on the same files:
 
 * the condition generator keeps its full width: ``test_generator.py`` hard-codes ``ngf=96``
-  (about 45 M parameters, 0.17 GB, a second to write);
-* the image generator takes ``--ngf`` (default 64): :data:`TINY_NGF` here. Its size is fixed
-  at 1024x768 by the dataset code, and every SPADE norm keeps its 128 hidden channels, so a
-  run is still a few seconds on a CPU.
+  (47 M parameters, 0.19 GB, about a second to write);
+* the image generator takes ``--ngf`` (default 64): :data:`TINY_NGF` here (2.9 M parameters).
+  Its size is fixed at 1024x768 by the dataset code and every SPADE norm keeps its 128 hidden
+  channels, so one image still takes 10-20 s on two CPU cores and about 2 GB.
 
 Every tensor comes from ``torch.Generator().manual_seed(seed)``; nothing touches the global
 RNG. Weights are scaled so activations stay in range (He-normal convolutions, spectral
@@ -30,7 +31,8 @@ from torch import nn
 
 from vto.core.models.base import ModelInputs
 
-from vto.core.models.hr_viton.networks import ConditionGenerator, SPADEGenerator, apply_spectral_norm
+from vto.core.models.hr_viton.networks import (ConditionGenerator, SPADEGenerator,
+                                               apply_spectral_norm)
 from vto.core.models.hr_viton.spec import CONDITION_FILE, GENERATOR_FILE
 
 TINY_NGF = 4          # the image generator's --ngf (published: 64)
@@ -42,7 +44,8 @@ def _he(shape: torch.Size, g: torch.Generator, gain: float = 1.0) -> torch.Tenso
     return torch.randn(shape, generator=g) * gain * math.sqrt(2.0 / fan_in)
 
 
-def _power_iteration(weight: torch.Tensor, g: torch.Generator, steps: int = 15) -> tuple[torch.Tensor, torch.Tensor]:
+def _power_iteration(weight: torch.Tensor, g: torch.Generator,
+                     steps: int = 15) -> tuple[torch.Tensor, torch.Tensor]:
     matrix = weight.reshape(weight.shape[0], -1)
     u = nn.functional.normalize(torch.randn(matrix.shape[0], generator=g), dim=0, eps=1e-12)
     for _ in range(steps):
@@ -55,7 +58,8 @@ def _power_iteration(weight: torch.Tensor, g: torch.Generator, steps: int = 15) 
 def randomize(model: nn.Module, g: torch.Generator, flow_gain: float = 1.0) -> nn.Module:
     """Fill every parameter and buffer of a freshly built (or ``to_empty``) network."""
     for module_name, module in model.named_modules():
-        tensors = dict(module.named_parameters(recurse=False)) | dict(module.named_buffers(recurse=False))
+        tensors = (dict(module.named_parameters(recurse=False))
+                   | dict(module.named_buffers(recurse=False)))
         if isinstance(module, nn.BatchNorm2d):
             c = module.num_features
             module.weight.copy_(1 + 0.4 * (torch.rand(c, generator=g) - 0.5))
@@ -65,7 +69,8 @@ def randomize(model: nn.Module, g: torch.Generator, flow_gain: float = 1.0) -> n
             module.num_batches_tracked.fill_(int(torch.randint(1, 10**6, (1,), generator=g)))
             continue
         if "noise_scale" in tensors:
-            tensors["noise_scale"].copy_(0.2 * torch.randn(tensors["noise_scale"].shape, generator=g))
+            scale = tensors["noise_scale"]
+            scale.copy_(0.2 * torch.randn(scale.shape, generator=g))
         weight = tensors.get("weight_orig", tensors.get("weight"))
         if weight is None:
             continue

@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 RECORD: dict = {}
 LOAD_REPORTS: list[dict] = []

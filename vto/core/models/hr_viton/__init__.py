@@ -1,1 +1,1 @@
-"""HR-VITON (sangyun884/HR-VITON): try-on condition generator + SPADE image generator at 1024x768."""
+"""HR-VITON (sangyun884/HR-VITON): try-on condition generator + SPADE image generator, 1024x768."""

@@ -120,7 +120,8 @@ class HRVITONBackend:
             self.blur_kernel)
         labels = GROUP_OF_CLASS.to(self.device)[segmentation.argmax(dim=1)]
         # contiguous NCHW: a channels-last one-hot would send the convolutions down another path
-        parse = F.one_hot(labels, len(GENERATOR_GROUPS)).permute(0, 3, 1, 2).to(self.dtype).contiguous()
+        parse = F.one_hot(labels, len(GENERATOR_GROUPS)).permute(0, 3, 1, 2)
+        parse = parse.to(self.dtype).contiguous()
 
         # 3. warp the full-resolution garment with the upsampled flow (in 128x96-grid pixels)
         flow = F.interpolate(flow.permute(0, 3, 1, 2), size=(HEIGHT, WIDTH), mode="bilinear",
@@ -131,9 +132,11 @@ class HRVITONBackend:
 
         # 4. occlusion: drop garment pixels the predicted body parts cover, white elsewhere
         probabilities = F.softmax(segmentation, dim=1)
-        occluders = torch.cat([probabilities[:, 1:3], probabilities[:, 5:]], 1).sum(dim=1, keepdim=True)
+        occluders = torch.cat([probabilities[:, 1:3], probabilities[:, 5:]], 1)
+        occluders = occluders.sum(dim=1, keepdim=True)
         warped_mask = warped_mask - occluders * warped_mask
-        warped_cloth = warped_cloth * warped_mask + torch.ones_like(warped_cloth) * (1 - warped_mask)
+        warped_cloth = (warped_cloth * warped_mask
+                        + torch.ones_like(warped_cloth) * (1 - warped_mask))
 
         # 5. image generator on a batch of identical inputs; the noise makes the samples
         n = params.num_images_per_prompt

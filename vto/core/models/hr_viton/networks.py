@@ -146,7 +146,8 @@ class ConditionGenerator(nn.Module):
             flow = upsample2(flow.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
             # The original scales the upsampled flow by the half-resolution grid: kept as trained.
             warped_t1 = warp(t1, flow, (width / 2 - 1.0) / 2.0, (height / 2 - 1.0) / 2.0)
-            residual = self.flow_conv[level](torch.cat([warped_t1, self.bottleneck[level - 1](x)], 1))
+            features = torch.cat([warped_t1, self.bottleneck[level - 1](x)], 1)
+            residual = self.flow_conv[level](features)
             flow = flow + residual.permute(0, 2, 3, 1)
             x = self.SegDecoder[level](torch.cat([x, person_feats[skip], warped_t1], 1))
 

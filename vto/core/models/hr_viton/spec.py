@@ -50,7 +50,7 @@ HR_VITON = ModelSpec(
     licence="CC BY-NC 4.0 (non-commercial)",
     licence_url="https://creativecommons.org/licenses/by-nc/4.0/",
     weights=("Google Drive links in the HR-VITON README (no Hub mirror): 'Try-on condition "
-             "generator' mtviton.pth (about 0.17 GB) and 'Try-on image generator' gen.pth "
+             "generator' mtviton.pth (about 0.19 GB) and 'Try-on image generator' gen.pth "
              "(about 0.40 GB), saved as hr-viton/mtviton.pth and hr-viton/gen.pth under the "
              "checkpoint directory; sha256 not published"),
     backend="vto.core.models.hr_viton.backend:HRVITONBackend",

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from vto.core.models.hr_viton.networks import ConditionGenerator, SPADEGenerator, spectral_conv_names
+from vto.core.models.hr_viton.networks import (ConditionGenerator, SPADEGenerator,
+                                               spectral_conv_names)
 from vto.errors import CheckpointError
 
 # The original's load_checkpoint_G renames, applied in this order to every key.
@@ -61,7 +62,8 @@ def rename_generator_keys(state: "OrderedDict[str, torch.Tensor]") -> "OrderedDi
     renamed: "OrderedDict[str, Any]" = OrderedDict((rename(k), v) for k, v in state.items())
     metadata = getattr(state, "_metadata", None)
     if metadata is not None:
-        renamed._metadata = OrderedDict((rename(k), v) for k, v in metadata.items())  # type: ignore[attr-defined]
+        renamed._metadata = OrderedDict(  # type: ignore[attr-defined]
+            (rename(k), v) for k, v in metadata.items())
     return renamed
 
 
@@ -71,7 +73,8 @@ def load_strict(module: nn.Module, state: "OrderedDict[str, Any]", path: Path) -
         result = module.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as exc:  # size mismatches
         detail = " ".join(str(exc).split())[:400]
-        raise CheckpointError(f"{path} does not fit the network: {detail}; download it again") from None
+        raise CheckpointError(f"{path} does not fit the network: {detail}; "
+                              "download it again") from None
     problems = []
     if result.missing_keys:
         problems.append(f"missing {len(result.missing_keys)} tensor(s): "
