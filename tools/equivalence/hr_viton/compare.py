@@ -1,4 +1,5 @@
-"""vto's HR-VITON backend against the ORIGINAL test code on identical tiny random weights and inputs.
+"""vto's HR-VITON backend against the ORIGINAL test code on identical tiny random weights and
+inputs.
 
     python tools/equivalence/hr_viton/compare.py --original /tmp/orig-hrviton/src \
         --python /tmp/orig-hrviton/venv/bin/python [--work DIR] [--quick]
@@ -7,9 +8,9 @@ Runs with the project's Python. For every case it builds one vto ModelInputs (an
 photo and garment from ../shared/examples, hand-made label maps and keypoints from
 vto.dev.hr_viton, a DensePose-like image), writes the original's dataset folder from it
 (the person, garment, mask and DensePose as lossless PNG data under the original's .jpg names;
-the CIHP label map vto derives; vto's BODY_25 keypoints as OpenPose JSON), runs the original
-(``original_driver.py`` in its own venv: ``get_parse_agnostic.py`` then ``test_generator.py``)
-and vto's HRVITONBackend on the same tiny checkpoint, and prints tables:
+the CIHP label map vto derives; vto's BODY_25 keypoints as OpenPose JSON and rendered), runs
+the original (``original_driver.py`` in its own venv: ``get_parse_agnostic.py`` then
+``test_generator.py``) and vto's HRVITONBackend on the same tiny checkpoint, and prints tables:
 
 * inputs    — the dataset item's tensors vs vto's (max |Δ|), the parse-agnostic label map
               and the agnostic person image (pixels that differ);
@@ -45,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from vto.core.models.base import ModelInputs, RunParams  # noqa: E402
 from vto.core.models.hr_viton import inputs as hr_inputs  # noqa: E402
 from vto.core.models.hr_viton.backend import HRVITONBackend  # noqa: E402
+from vto.core.preprocess.convert import body25_keypoints, render_body25  # noqa: E402
 from vto.core.types import Category  # noqa: E402
 from vto.dev.hr_viton import TINY_NGF, synthetic_inputs, write_tiny_checkpoint  # noqa: E402
 
@@ -96,13 +98,7 @@ def _png(image: Image.Image, path: Path) -> None:
 
 
 def pose_image(inputs: ModelInputs) -> Image.Image:
-    """The rendered skeleton the dataset loads (never reaching a network): vto's renderer
-    once it exists, else noise (which then shows the image does not matter)."""
-    try:
-        from vto.core.preprocess.convert import body25_keypoints, render_body25
-    except ImportError:
-        rng = np.random.default_rng(0)
-        return Image.fromarray(rng.integers(0, 256, (1024, 768, 3), dtype=np.uint8), "RGB")
+    """The rendered skeleton the dataset loads (it never reaches a network)."""
     return render_body25(body25_keypoints(inputs.keypoints), (768, 1024))
 
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from vto.core.models.base import ModelInputs
-from vto.core.models.hr_viton.interim_convert import body25_keypoints, cihp_labels, resize_labels
+from vto.core.preprocess.convert import body25_keypoints, cihp_labels, resize_labels
 from vto.errors import BodyPartsNotVisible, InvalidInput
 
 WIDTH, HEIGHT = 768, 1024
@@ -81,7 +81,8 @@ def pose_of(keypoints: np.ndarray) -> np.ndarray:
 
 
 def labels_of(atr: np.ndarray, lip: np.ndarray) -> np.ndarray:
-    """vto's 512x384 ATR(+neck) and LIP maps -> (1024, 768) uint8 CIHP labels."""
+    """vto's 512x384 ATR(+neck) and LIP maps -> (1024, 768) uint8 CIHP labels, upsampled
+    smoothly (HR-VITON's own maps were upsampled and Gaussian-smoothed, Preprocessing.md)."""
     return resize_labels(cihp_labels(atr, lip), (WIDTH, HEIGHT))
 
 
