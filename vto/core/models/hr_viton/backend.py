@@ -3,14 +3,15 @@
     backend = HRVITONBackend.load(checkpoint_root, device="cuda", dtype=torch.float16, parts)
     images = backend.run(model_inputs, run_params, on_step)     # RGB 768x1024 each
 
-One request runs the condition generator once at 256x192 and the image generator once on a
-batch of ``num_images_per_prompt`` copies (the samples differ by the generator's noise only).
+A request runs the whole try-on once on a batch of ``num_images_per_prompt`` identical copies
+of its inputs, as the original does for a batch of identical pairs: the samples differ by the
+generator's noise only, and running the deterministic condition stage on the batch too keeps
+its float rounding (which depends on the batch size, and can flip a near-tie in the
+segmentation's argmax) the original's.
 The original's published test configuration is fixed: ``--occlusion`` (as in its README),
 ``clothmask_composition='warp_grad'``, 1024x768. Every random draw comes from
 ``torch.Generator().manual_seed(seed)`` on the CPU, in the original's order: a request's
-images are the original's for a batch of that many identical pairs after
-``torch.manual_seed(seed)`` (up to the float rounding of running the deterministic condition
-stage on one copy instead of the batch).
+images are the original's for that batch after ``torch.manual_seed(seed)``.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class HRVITONBackend:
             raise InvalidInput(f"model hr-viton runs at {WIDTH}x{HEIGHT} only, got "
                                f"{params.size[0]}x{params.size[1]}", field="width")
         noise = torch.Generator().manual_seed(params.seed)
-        t = build_tensors(inputs)
+        t = build_tensors(inputs).repeat(params.num_images_per_prompt)
         cloth, cloth_mask, agnostic, densepose = (
             x.to(self.device, self.dtype) for x in (t.cloth, t.cloth_mask, t.agnostic, t.densepose))
 
@@ -138,10 +139,8 @@ class HRVITONBackend:
         warped_cloth = (warped_cloth * warped_mask
                         + torch.ones_like(warped_cloth) * (1 - warped_mask))
 
-        # 5. image generator on a batch of identical inputs; the noise makes the samples
-        n = params.num_images_per_prompt
-        person = torch.cat((agnostic, densepose, warped_cloth), dim=1)
-        output = self.generator(person.expand(n, -1, -1, -1), parse.expand(n, -1, -1, -1), noise)
+        # 5. image generator; its noise makes the samples
+        output = self.generator(torch.cat((agnostic, densepose, warped_cloth), dim=1), parse, noise)
         if on_step is not None:
             on_step(2, 2)
         return to_images(output)

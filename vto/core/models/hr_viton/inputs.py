@@ -1,6 +1,7 @@
 """HR-VITON's input tensors from vto's :class:`~vto.core.models.base.ModelInputs`.
 
-What the original's test pipeline builds from its dataset folder, rebuilt from memory:
+What the original's test pipeline reads or computes from its dataset folder, built here
+from vto's inputs in memory:
 
 * ``get_parse_agnostic.py`` -> :func:`parse_agnostic`: the CIHP label map with the upper
   clothes, the neck (torso skin) and the arms near the shoulder-elbow-wrist chain set to 0;
@@ -25,7 +26,7 @@ scales the garment and its mask to fit 768x1024 keeping the aspect ratio and pad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ LOW_SIZE = (256, 192)           # (H, W) of the condition generator
 POSE_FRAME = (384, 512)         # (W, H) of vto's keypoints and parse maps
 
 # CIHP labels
-HAIR, SUNGLASSES, UPPER_CLOTHES, DRESS, COAT, TORSO_SKIN, FACE = 2, 4, 5, 6, 7, 10, 13
+SUNGLASSES, UPPER_CLOTHES, DRESS, COAT, TORSO_SKIN, FACE = 4, 5, 6, 7, 10, 13
 LEFT_ARM, RIGHT_ARM = 14, 15
 HEAD_LABELS = (SUNGLASSES, FACE)
 LOWER_LABELS = (9, 12, 16, 17, 18, 19)   # pants, skirt, legs, shoes
@@ -61,13 +62,17 @@ GREY = (128, 128, 128)           # PIL's 'gray'
 
 @dataclass
 class HRVitonTensors:
-    """The dataset item's tensors the try-on uses, each (1, C, 1024, 768) float32 on the CPU."""
+    """The dataset item's tensors the try-on uses, each (N, C, 1024, 768) float32 on the CPU."""
 
     cloth: torch.Tensor            # garment, [-1, 1]
     cloth_mask: torch.Tensor       # its silhouette, {0, 1}
     parse_agnostic: torch.Tensor   # 13 one-hot groups
     densepose: torch.Tensor        # [-1, 1]
     agnostic: torch.Tensor         # clothing-agnostic person, [-1, 1]
+
+    def repeat(self, n: int) -> "HRVitonTensors":
+        """A batch of ``n`` identical copies (contiguous, as the original's data loader stacks)."""
+        return HRVitonTensors(*(getattr(self, f.name).repeat(n, 1, 1, 1) for f in fields(self)))
 
 
 def _missing(point: np.ndarray) -> bool:
