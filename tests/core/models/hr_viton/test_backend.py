@@ -58,14 +58,14 @@ def quick(backend):
 
 
 def test_samples_share_the_inputs_differ_by_the_noise_and_repeat_with_the_seed(quick, inputs):
-    first = quick.run(inputs, params(samples=3, seed=3))
+    first = quick.run(inputs, params(samples=2, seed=3))
     x, seg = quick.generator.inputs
-    assert x.shape == (3, 9, 1024, 768) and seg.shape == (3, 7, 1024, 768)
-    assert x[0].equal(x[2]) and seg[0].equal(seg[1]) and seg.sum(1).eq(1).all()
-    a, b = (np.asarray(im, np.int16) for im in first[:2])
-    assert len(first) == 3 and np.abs(a - b).max() > 0
+    assert x.shape == (2, 9, 1024, 768) and seg.shape == (2, 7, 1024, 768)
+    assert x[0].equal(x[1]) and seg[0].equal(seg[1]) and seg.sum(1).eq(1).all()
+    a, b = (np.asarray(im, np.int16) for im in first)
+    assert len(first) == 2 and np.abs(a - b).max() > 0
     torch.manual_seed(99)                   # the global generator plays no part
-    second = quick.run(inputs, params(samples=3, seed=3))
+    second = quick.run(inputs, params(samples=2, seed=3))
     assert [im.tobytes() for im in first] == [im.tobytes() for im in second]
 
 
