@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vto.core.models.base import RunParams
+from vto.core.models.registry import model_ids
 from vto.core.models.hr_viton.backend import HRVITONBackend, gaussian_kernel, to_images
 from vto.core.models.hr_viton.spec import GENERATOR_FILE
 from vto.core.types import Category
@@ -99,3 +100,32 @@ def test_images_are_truncated_like_save_images():
     out = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0, 2.0]).view(1, 1, 1, 6).expand(1, 3, 1, 6)
     pixels = np.asarray(to_images(out)[0])[0, :, 0].tolist()
     assert pixels == [0, 0, 127, 254, 255, 255]
+
+
+@pytest.mark.skipif("hr-viton" not in model_ids(),
+                    reason="hr-viton is not in vto/core/models/registry.py SPECS yet")
+def test_through_the_engine(hr_checkpoint, examples):
+    """The engine computes pose, parsing and the garment mask, frames the uploaded DensePose
+    image with the photo, runs the backend and pastes the result back (keep framing)."""
+    from PIL import Image
+
+    from tests.service.fakes import fixed_pose
+    from vto.core.engine import TryOnEngine
+    from vto.core.request import TryOnInputs, TryOnRequest
+    from vto.dev.hr_viton import synthetic_densepose, synthetic_labels
+    from vto.dev.parsing_weights import write_random_parsing_model
+    from vto.errors import InvalidInput
+
+    for name, seed in (("atr", 0), ("lip", 1)):
+        write_random_parsing_model(hr_checkpoint / "humanparsing" / f"parsing_{name}.onnx", name,
+                                   seed=seed)
+    engine = TryOnEngine(hr_checkpoint, device="cpu", keypoint_source=fixed_pose)
+    engine.backend("hr-viton").generator = NoisyStandIn()
+    person = Image.open(examples / "person" / "01008_00.jpg").convert("RGB").crop((0, 0, 700, 1000))
+    garment = Image.open(examples / "garment" / "03244_00.jpg").convert("RGB")
+    densepose = synthetic_densepose(synthetic_labels()[0], person.size)
+    request = TryOnRequest.from_fields({"model": "hr-viton", "seed": 5}).resolved()
+    result = engine.run(request, TryOnInputs(person=person, garment=garment, densepose=densepose))
+    assert result.model == "hr-viton" and result.images[0].size == person.size
+    with pytest.raises(InvalidInput, match="densepose"):
+        engine.run(request, TryOnInputs(person=person, garment=garment))
