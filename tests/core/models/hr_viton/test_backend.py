@@ -106,7 +106,7 @@ def test_images_are_truncated_like_save_images():
                     reason="hr-viton is not in vto/core/models/registry.py SPECS yet")
 def test_through_the_engine(hr_checkpoint, examples):
     """The engine computes pose, parsing and the garment mask, frames the uploaded DensePose
-    image with the photo, runs the backend and pastes the result back (keep framing)."""
+    image with the photo, runs the backend and pastes back the region it re-draws."""
     from PIL import Image
 
     from tests.service.fakes import fixed_pose
@@ -127,5 +127,12 @@ def test_through_the_engine(hr_checkpoint, examples):
     request = TryOnRequest.from_fields({"model": "hr-viton", "seed": 5}).resolved()
     result = engine.run(request, TryOnInputs(person=person, garment=garment, densepose=densepose))
     assert result.model == "hr-viton" and result.images[0].size == person.size
+    # keep framing pastes back only what HR-VITON re-draws (the random parsing model scatters
+    # garment and arm labels, so the region is ragged): the stand-in's output everywhere in
+    # the window would leave no pixel of the photo
+    region = np.asarray(result.output_mask) > 0
+    assert 0 < region.mean() < 0.9
+    same = np.all(np.asarray(result.images[0]) == np.asarray(person), axis=-1)
+    assert same[~region].mean() > 0.2 and same[region].mean() < 0.05
     with pytest.raises(InvalidInput, match="densepose"):
         engine.run(request, TryOnInputs(person=person, garment=garment))

@@ -156,3 +156,15 @@ def test_build_tensors_refuses_what_preprocessing_did_not_provide():
     inputs.person = inputs.person.resize((384, 512))
     with pytest.raises(InvalidInput, match="768x1024"):
         hi.build_tensors(inputs)
+
+
+def test_repaint_region_is_the_grey_area_and_the_old_garment_and_arms():
+    inputs = synthetic_inputs("base", "plain")
+    region = np.asarray(hi.repaint_region(inputs)) == 255
+    labels = hi.labels_of(inputs.parse, inputs.parse_lip)
+    agnostic = np.asarray(hi.agnostic_person(inputs.person, labels, hi.pose_of(inputs.keypoints)))
+    grey = np.all(agnostic == hi.GREY, axis=-1)
+    assert region[grey].all()                                     # every grey pixel
+    assert region[np.isin(labels, (hi.UPPER_CLOTHES, hi.LEFT_ARM, hi.RIGHT_ARM))].all()
+    assert not region[labels == hi.FACE].any() and not region[labels == 9].any()  # face, pants
+    assert 0.05 < region.mean() < 0.6

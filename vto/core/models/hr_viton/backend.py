@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vto.core.models.base import ModelInputs, RunParams, SharedParts, StepCallback
-from vto.core.models.hr_viton.inputs import HEIGHT, WIDTH, build_tensors, condition_inputs
+from vto.core.models.hr_viton.inputs import (HEIGHT, WIDTH, build_tensors, condition_inputs,
+                                             repaint_region)
 from vto.core.models.hr_viton.networks import ConditionGenerator, SPADEGenerator, warp
 from vto.core.models.hr_viton.spec import CONDITION_FILE, GENERATOR_FILE, HR_VITON
 from vto.core.models.hr_viton.weights import load_condition_generator, load_image_generator
@@ -93,6 +94,11 @@ class HRVITONBackend:
                       load_image_generator(root / GENERATOR_FILE, device, dtype), device, dtype)
         log.info("HR-VITON loaded from %s on %s (%s)", root, device, dtype)
         return backend
+
+    def paste_region(self, inputs: ModelInputs) -> Image.Image:
+        """What HR-VITON re-draws (see :func:`~vto.core.models.hr_viton.inputs.repaint_region`):
+        framing 'keep' pastes only this region back into the photo."""
+        return repaint_region(inputs)
 
     @torch.inference_mode()
     def run(self, inputs: ModelInputs, params: RunParams,

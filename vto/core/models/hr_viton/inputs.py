@@ -192,6 +192,19 @@ def agnostic_person(person: Image.Image, labels: np.ndarray, pose: np.ndarray) -
     return out
 
 
+def repaint_region(inputs: ModelInputs) -> Image.Image:
+    """The region HR-VITON re-draws ("L" 768x1024, 255 inside): what the agnostic image greys
+    out (torso, neck, arms near their chains) plus the old garment, the neck and the arms of
+    the parse (a garment longer than the grey torso, arms outside it). Elsewhere its output
+    only reproduces the photo, so framing 'keep' pastes back just this region."""
+    pose = pose_of(inputs.keypoints)
+    labels = labels_of(inputs.parse, inputs.parse_lip)
+    painted = np.asarray(agnostic_person(Image.new("RGB", (WIDTH, HEIGHT)), labels, pose))
+    region = (painted[..., 0] == GREY[0]) | np.isin(
+        labels, (UPPER_CLOTHES, DRESS, COAT, TORSO_SKIN, LEFT_ARM, RIGHT_ARM))
+    return Image.fromarray(region.astype(np.uint8) * 255, "L")
+
+
 def _restore(image: Image.Image, source: Image.Image, where: np.ndarray) -> None:
     image.paste(source, None, Image.fromarray(where.astype(np.uint8) * 255, "L"))
 
