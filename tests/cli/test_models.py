@@ -76,3 +76,18 @@ def test_viton_hd_from_a_clean_directory_pastes_back_only_what_it_redraws(tmp_pa
     assert 0 < region.mean() < 0.9  # not the whole window: the head and legs stay the photo's
     same = np.all(np.asarray(result) == np.asarray(photo), axis=-1)
     assert same[0:20].mean() > 0.9  # the top rows (head) are the photo's own pixels
+
+
+def test_hr_viton_needs_a_densepose_image(tmp_path, photos):
+    root = tmp_path / "ck"
+    assert vto("dev", "tiny-checkpoint", "--model", "hr-viton", str(root)).returncode == 0
+    missing = run(root, photos, tmp_path / "bad", "--model", "hr-viton", "--keypoints",
+                  str(photos / "keypoints.json"))
+    assert missing.returncode == 2 and "needs a DensePose image" in missing.stderr
+    densepose = Image.new("RGB", (192, 256), (20, 120, 200))
+    densepose.paste((200, 60, 30), (60, 40, 132, 220))  # a body-shaped block of "parts"
+    densepose.save(tmp_path / "densepose.png")
+    proc = run(root, photos, tmp_path / "o", "--model", "hr-viton", "--keypoints",
+               str(photos / "keypoints.json"), "--densepose", str(tmp_path / "densepose.png"))
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(tmp_path / "o" / "0.png").size == (192, 256)

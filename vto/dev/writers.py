@@ -19,6 +19,7 @@ WRITERS = {
     "catvton": "vto.dev.catvton:write_tiny_checkpoint",
     "cp-vton-plus": "vto.dev.cp_vton_plus:write_tiny_checkpoint",
     "viton-hd": "vto.dev.viton_hd:write_tiny_checkpoint",
+    "hr-viton": "vto.dev.hr_viton:write_tiny_checkpoint",
 }
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from vto.core.models.base import ModelSpec
 from vto.core.models.catvton.spec import CATVTON
 from vto.core.models.cp_vton_plus.spec import CP_VTON_PLUS
+from vto.core.models.hr_viton.spec import HR_VITON
 from vto.core.models.ootd.spec import OOTD_DC, OOTD_HD
 from vto.core.models.viton_hd.spec import VITON_HD
 from vto.errors import InvalidInput
 
-SPECS: tuple[ModelSpec, ...] = (OOTD_HD, OOTD_DC, CATVTON, CP_VTON_PLUS, VITON_HD)
+SPECS: tuple[ModelSpec, ...] = (OOTD_HD, OOTD_DC, CATVTON, VITON_HD, HR_VITON, CP_VTON_PLUS)
 # Names that mean another model, with the line to tell the user.
 NOTICES = {"cp-vton": "cp-vton has no published weights; using CP-VTON+ (cp-vton-plus)"}
 DEFAULT_MODEL = OOTD_HD.id
