@@ -3,7 +3,8 @@
     vto download [--model ID|all ...] [--dir DIR] [--dry-run] [--verify] [--no-progress]
 
 ``--model`` takes any registered model id or alias (``ootd-hd``/``hd``, ``ootd-dc``/``dc``) or
-``all`` (the default), repeatable. Files on the Hub are fetched (resumable) and linked; files
+``all``, repeatable; the default is OOTDiffusion hd and dc (what ``vto tryon`` and
+``vto serve`` run by default). Files on the Hub are fetched (resumable) and linked; files
 that are not (``WeightFile.source`` a URL or a sentence) are listed with where to get them, their
 size and sha256, and checked once placed. Exit 0 when every file of the chosen models is there
 and passes its checks. See vto.core.download for the cache conventions.
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"checkpoint directory (default: $VTO_CHECKPOINTS, else "
                         f"{_shown(default_checkpoint_dir())})")
     p.add_argument("--model", action="append", metavar="ID",
-                   help=f"model id or alias ({', '.join(_choices())}) or 'all' (default); "
+                   help=f"model id or alias ({', '.join(_choices())}) or 'all' (default: ootd-hd and ootd-dc); "
                         "repeatable")
     p.add_argument("--dry-run", action="store_true",
                    help="show what would be linked, fetched or placed by hand; change nothing")
@@ -54,9 +55,15 @@ def _shown(path: Path) -> str:
     return "~" + text[len(home):] if text.startswith(home + "/") else text
 
 
+DEFAULT_MODELS = ("ootd-hd", "ootd-dc")  # what `vto tryon` and `vto serve` run by default
+
+
 def chosen_specs(names: list[str] | None) -> list[ModelSpec]:
-    """Specs for ``--model`` values (None or 'all' -> every registered model), each once."""
-    if not names or "all" in [n.strip().lower() for n in names]:
+    """Specs for ``--model`` values (None -> OOTDiffusion hd and dc, 'all' -> every registered
+    model), each once."""
+    if not names:
+        names = list(DEFAULT_MODELS)
+    if "all" in [n.strip().lower() for n in names]:
         return list(registry.SPECS)
     specs: dict[str, ModelSpec] = {}
     for name in names:

@@ -121,7 +121,11 @@ def model_files(specs: Iterable[ModelSpec]) -> list[WeightFile]:
 
 
 def preprocess_files(needs: Iterable[Need]) -> list[WeightFile]:
-    return [f for need in (Need.POSE, Need.PARSE) if need in set(needs) for f in PREPROCESS_FILES[need]]
+    """The pose and parsing files a model's needs cost (the automatic mask runs both)."""
+    wanted = set(needs)
+    if Need.MASK in wanted:
+        wanted |= {Need.POSE, Need.PARSE}
+    return [f for need in (Need.POSE, Need.PARSE) if need in wanted for f in PREPROCESS_FILES[need]]
 
 
 class State(str, Enum):
