@@ -25,7 +25,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 import vto
 from vto.errors import PROBLEM_BASE
 from vto.service import problems
-from vto.service.routes import garments, jobs, legacy, models, ops
+from vto.service.routes import garments, job_actions, jobs, legacy, masks, models, ops
 from vto.service.routes.docs import install_docs
 from vto.service.settings import Settings
 from vto.service.storage import Storage
@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None,
     problems.install(app)
     install_docs(app)  # Swagger UI and ReDoc from vendored assets (no CDN)
     app.include_router(jobs.build(limits, settings.prefer_wait_max_s))
-    for module in (models, garments, ops, legacy):
+    for module in (job_actions, masks, models, garments, ops, legacy):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -106,31 +106,32 @@ def is_public(address: str) -> bool:
     return all(c.is_global and not c.is_multicast for c in candidates)
 
 
-def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = None) -> list[str]:
-    """Raise InvalidInput unless ``url`` is an http(s) URL to a public host; returns the
-    addresses that passed (a delivery connects to the first)."""
+def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = None,
+                 field: str = "webhook_url") -> list[str]:
+    """Raise InvalidInput (naming ``field``) unless ``url`` is an http(s) URL to a public
+    host; returns the addresses that passed (a delivery connects to the first). The same rules
+    guard every URL the server fetches or calls (webhooks, image URLs)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise InvalidInput("webhook_url is not a valid URL", field="webhook_url") from None
+        raise InvalidInput(f"{field} is not a valid URL", field=field) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("webhook_url must be an http(s) URL with a host", field="webhook_url")
+        raise InvalidInput(f"{field} must be an http(s) URL with a host", field=field)
     if parts.username or parts.password:
-        raise InvalidInput("webhook_url must not carry credentials", field="webhook_url")
+        raise InvalidInput(f"{field} must not carry credentials", field=field)
     if port == 0:
-        raise InvalidInput("webhook_url has no usable port", field="webhook_url")
+        raise InvalidInput(f"{field} has no usable port", field=field)
     try:
         addresses = (resolve or _resolve)(parts.hostname)
     except (OSError, UnicodeError):
-        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve",
-                           field="webhook_url") from None
+        raise InvalidInput(f"{field} host {parts.hostname!r} does not resolve",
+                           field=field) from None
     if not addresses:
-        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve",
-                           field="webhook_url")
+        raise InvalidInput(f"{field} host {parts.hostname!r} does not resolve", field=field)
     if not allow_private and not all(is_public(a) for a in addresses):
-        raise InvalidInput("webhook_url points to a private, loopback or link-local address, "
-                           "which this server does not call", field="webhook_url")
+        raise InvalidInput(f"{field} points to a private, loopback or link-local address, "
+                           "which this server does not call", field=field)
     return addresses
 
 

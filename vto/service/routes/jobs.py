@@ -23,6 +23,7 @@ from vto.core.types import Category, Framing
 from vto.errors import InvalidInput
 from vto.service.jobs import Job, JobStatus
 from vto.service.problems import responses
+from vto.service.routes import tryon_json
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
 from vto.service.routes.render import job_public
 from vto.service.routes.schemas import JobList, JobPublic
@@ -99,7 +100,14 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
     def samples(note: str = "") -> Any:
         return Form(ge=1, le=limits.max_samples, description=f"images to generate{note}")
 
+    # JSON bodies (image URLs, data: URIs) first: that route matches JSON requests only.
+    tryon_json.add_routes(router, prefer_wait_max_s)
+
     @router.post("/tryon", status_code=202, response_model=JobPublic, summary="Submit a try-on job",
+                 description="A multipart form (files), or a JSON body with the same fields and "
+                             "the images as http(s) URLs or data: URIs (also inside Cog's "
+                             "`{\"input\": {...}}`).",
+                 openapi_extra=tryon_json.openapi_extra(),
                  responses={200: {"model": JobPublic, "description": "finished within Prefer: wait"},
                             202: {"model": JobPublic, "description": "accepted; poll Location",
                                   "headers": {"Location": {"schema": {"type": "string"}}}},
@@ -150,17 +158,8 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
             fields={k: v for k, v in given.items() if v is not None}, uploads=uploads,
             garment_id=garment_id or None, idempotency_key=idempotency_key,
             webhook_url=webhook_url or None)
-        headers = {"Location": f"/v1/jobs/{job.id}"}
-        if not created:
-            headers["Idempotent-Replayed"] = "true"
-        wait_s = prefer_wait(prefer, prefer_wait_max_s)
-        if wait_s and not job.status.is_terminal:
-            job = await services.jobs.wait(owner, job.id, wait_s)
-            headers["Preference-Applied"] = f"wait={int(wait_s)}"
-        if not job.status.is_terminal:
-            headers["Retry-After"] = "2"
-        return await job_response(services, job, request, 200 if job.status.is_terminal
-                                  else 202, headers)
+        return await accepted_response(services, owner, job, created, request, prefer,
+                                       prefer_wait_max_s)
 
     @router.get("/jobs", response_model=JobList, summary="This key's jobs, newest first",
                 responses=responses(401, 422))
@@ -235,6 +234,24 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return router
+
+
+async def accepted_response(services: Any, owner: str, job: Job, created: bool,
+                            request: Request, prefer: str | None,
+                            prefer_wait_max_s: float) -> JSONResponse:
+    """The answer to an accepted submission: 202 + Location (200 when it finished within
+    ``Prefer: wait``), ``Idempotent-Replayed`` for a replay."""
+    headers = {"Location": f"/v1/jobs/{job.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    wait_s = prefer_wait(prefer, prefer_wait_max_s)
+    if wait_s and not job.status.is_terminal:
+        job = await services.jobs.wait(owner, job.id, wait_s)
+        headers["Preference-Applied"] = f"wait={int(wait_s)}"
+    if not job.status.is_terminal:
+        headers["Retry-After"] = "2"
+    return await job_response(services, job, request, 200 if job.status.is_terminal
+                              else 202, headers)
 
 
 async def job_response(services: Any, job: Job, request: Request, status: int,

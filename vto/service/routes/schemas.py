@@ -70,9 +70,36 @@ class ModelPublic(BaseModel):
     loaded: bool
 
 
+class ServerLimits(BaseModel):
+    """This deployment's bounds (each model's own ranges narrowed by them)."""
+
+    max_steps: int
+    max_samples: int
+    max_guidance: float
+    max_side: int
+    min_photo_side: int
+    max_aspect: float
+    max_body_bytes: int
+    max_pixels: int
+    image_types: list[str]
+
+
+class ServerDefaults(BaseModel):
+    """This deployment's defaults; null = each model's own."""
+
+    model: str
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    width: int
+    height: int
+    framing: str
+
+
 class ModelList(BaseModel):
     models: list[ModelPublic]
     default: str
+    limits: ServerLimits | None = None
+    defaults: ServerDefaults | None = None
 
 
 class GarmentOut(BaseModel):
