@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -47,10 +48,71 @@ def test_mask_with_person_writes_the_originals_masked_image(inputs):
     args[2] = str(inputs / "labels_l.png")                        # an "L" label map works too
     assert main(args) == 0
     mask, gray = get_mask_location("hd", "upper_body", body_labels(), body_keypoints())
-    person = Image.open(inputs / "person.png").convert("RGB").resize((768, 1024))
+    photo = Image.open(inputs / "person.png").convert("RGB")
+    person = photo.resize((768, 1024))
     expected = Image.composite(gray.resize((768, 1024), Image.NEAREST), person,
                                mask.resize((768, 1024), Image.NEAREST))
-    assert Image.open(inputs / "out" / "masked.png").tobytes() == expected.tobytes()
+    out = inputs / "out"
+    assert Image.open(out / "masked-working.png").tobytes() == expected.tobytes()
+    assert Image.open(out / "mask-working.png").tobytes() == \
+        mask.resize((768, 1024), Image.NEAREST).tobytes()
+    # mask.png and masked.png are at the photo's size, like every other output of vto
+    on_photo = mask.resize(photo.size, Image.NEAREST)
+    assert Image.open(out / "mask.png").tobytes() == on_photo.tobytes()
+    masked = np.asarray(Image.open(out / "masked.png"))
+    assert masked.shape[:2] == (400, 300)
+    inside = np.asarray(on_photo) == 255
+    assert (masked[inside] == 127).all() and (masked[~inside] == np.asarray(photo)[~inside]).all()
+
+
+@pytest.mark.parametrize("framing", ["keep", "stretch"])
+def test_own_mask_writes_every_output_at_the_photo_size_and_working_size(inputs, framing):
+    mask = Image.new("L", (300, 400), 0)
+    mask.paste(255, (90, 100, 210, 260))
+    mask.save(inputs / "own.png")
+    assert main(["mask", "--person", str(inputs / "person.png"), "--mask",
+                 str(inputs / "own.png"), "--framing", framing, "--out",
+                 str(inputs / "o")]) == 0
+    out = inputs / "o"
+    assert Image.open(out / "mask.png").tobytes() == mask.tobytes()   # no models needed
+    assert Image.open(out / "masked.png").size == (300, 400)
+    assert Image.open(out / "mask-working.png").size == (768, 1024)
+    assert Image.open(out / "masked-working.png").size == (768, 1024)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (lambda d: ["--mask", str(d / "small.png")], "--mask is 30x40 but --person is 300x400"),
+    (lambda d: ["--mask", str(d / "black.png")], "empty"),
+    (lambda d: ["--mask", str(d / "small.png"), "--parse", str(d / "labels.png"),
+                "--keypoints", str(d / "kp.json")], "leave out --parse"),
+])
+def test_own_mask_refusals(inputs, extra, message, capsys):
+    Image.new("L", (30, 40), 255).save(inputs / "small.png")
+    Image.new("L", (300, 400), 0).save(inputs / "black.png")
+    args = ["mask", "--person", str(inputs / "person.png"), "--out", str(inputs / "o"),
+            *extra(inputs)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vto: error:") and message in err and "\n" not in err
+    assert not (inputs / "o").exists()
+
+
+def test_paths_expand_home_and_variables(inputs, monkeypatch):
+    monkeypatch.setenv("HOME", str(inputs))
+    monkeypatch.setenv("VTO_TEST_OUT", str(inputs / "expanded"))
+    assert main(["mask", "--parse", "~/labels.png", "--keypoints", "${HOME}/kp.json",
+                 "--out", "$VTO_TEST_OUT/masks"]) == 0
+    assert (inputs / "expanded" / "masks" / "mask.png").is_file()
+
+
+def test_an_unwritable_out_is_one_line_before_any_work(inputs, tiny_checkpoint, capsys):
+    (inputs / "a-file").write_text("x")
+    for out in ("/proc/vto-no-such/out", str(inputs / "a-file" / "out"), str(inputs / "a-file")):
+        assert main(["mask", "--person", str(inputs / "person.png"), "--checkpoints",
+                     str(tiny_checkpoint.root), "--out", out]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vto: error: --out") and "\n" not in err, err
+        assert "loading" not in err
 
 
 @pytest.mark.parametrize("change,message", [

@@ -55,6 +55,10 @@ def test_writes_the_originals_files(monkeypatch, tmp_path, examples, capsys):
     class Engine:
         def __init__(self, checkpoints, device=None):
             seen["device"] = device
+            self.root = Path(checkpoints)
+
+        def load(self, model):
+            seen["loaded"] = model
 
         def validate(self, request, inputs):
             seen["request"] = request
@@ -66,6 +70,8 @@ def test_writes_the_originals_files(monkeypatch, tmp_path, examples, capsys):
     import vto.core.engine
 
     monkeypatch.setattr(vto.core.engine, "TryOnEngine", Engine)
+    monkeypatch.setattr(type(vto.core.engine.get_spec("ootd-dc")), "missing_files",
+                        lambda self, root: [])
     monkeypatch.setenv("VTO_CHECKPOINTS", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     rc = main(["run-ootd", "--model_path", str(examples / "person" / "01008_00.jpg"),
@@ -80,3 +86,48 @@ def test_writes_the_originals_files(monkeypatch, tmp_path, examples, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["mask.jpg", "out_dc_0.png", "out_dc_1.png"]
     assert "seed: 42" in capsys.readouterr().out
     assert run_ootd.OUTPUT_DIR == Path("images_output")
+
+
+def test_an_unwritable_output_folder_is_one_line_before_any_model(tmp_path, examples,
+                                                                  monkeypatch, capsys):
+    import vto.core.engine
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("the engine must not be built when the outputs cannot be written")
+    monkeypatch.setattr(vto.core.engine, "TryOnEngine", no_engine)
+    monkeypatch.chdir(tmp_path)
+    Path("images_output").write_text("a file where the folder goes")
+    rc = main(["run-ootd", "--model_path", str(examples / "person" / "model_1.png"),
+               "--cloth_path", str(examples / "garment" / "03244_00.jpg")])
+    assert rc == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["vto: error: output folder images_output exists and is not a directory"]
+
+
+def test_own_mask_skips_pose_and_parsing(tiny_checkpoint, examples, tmp_path, monkeypatch,
+                                         capsys):
+    # With --mask the tiny checkpoint's random pose model is never asked: the run completes.
+    monkeypatch.chdir(tmp_path)
+    photo = Image.open(examples / "person" / "model_1.png")
+    mask = Image.new("L", photo.size, 0)
+    mask.paste(255, (photo.width // 4, photo.height // 4, 3 * photo.width // 4,
+                     photo.height // 2))
+    mask.save(tmp_path / "own.png")
+    import vto.core.request
+
+    # the original's size is 768x1024; a 64x64 working size keeps this test fast
+    real_resolved = vto.core.request.TryOnRequest.resolved
+
+    def small(self, *args, **kwargs):
+        return real_resolved(self.model_copy(update={"width": 64, "height": 64}), *args,
+                             **kwargs)
+    monkeypatch.setattr(vto.core.request.TryOnRequest, "resolved", small)
+    rc = main(["run-ootd", "--model_path", str(examples / "person" / "model_1.png"),
+               "--cloth_path", str(examples / "garment" / "03244_00.jpg"), "--mask",
+               str(tmp_path / "own.png"), "--checkpoints", str(tiny_checkpoint.root),
+               "--step", "1", "--sample", "1", "--seed", "3"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "seed: 3" in captured.out
+    assert sorted(p.name for p in Path("images_output").iterdir()) == ["mask.jpg", "out_hd_0.png"]
+    assert Image.open("images_output/out_hd_0.png").size == Image.open("images_output/mask.jpg").size

@@ -43,8 +43,12 @@ def test_tryon_writes_one_png_per_sample_and_reports_the_seed(tiny_checkpoint, f
                            "--framing", "stretch", "--save-mask"))
     assert proc.returncode == 0, proc.stderr
     assert "seed: 5" in proc.stdout
-    for name in ("0.png", "1.png", "mask.png", "masked.png"):
+    for name in ("0.png", "1.png", "mask.png", "masked.png", "mask-working.png",
+                 "masked-working.png"):
         assert (out / name).is_file() and str(out / name) in proc.stdout
+    # not a terminal: one plain line while the model loads, on stderr (stdout: the results)
+    assert proc.stderr.count("vto: loading ootd-hd…") == 1, proc.stderr
+    assert "loading" not in proc.stdout
     assert Image.open(out / "0.png").size == (96, 128)  # stretch: the working size, as the original
     assert Image.open(out / "mask.png").mode == "L"
     masked = np.asarray(Image.open(out / "masked.png"))
@@ -58,7 +62,13 @@ def test_tryon_default_framing_keeps_the_photo_size(tiny_checkpoint, files, tmp_
     assert proc.returncode == 0, proc.stderr
     result, photo = Image.open(out / "0.png"), Image.open(files / "person.png")
     assert result.size == photo.size
+    # every output at the photo's size; what the model saw under names that say so
     assert Image.open(out / "mask.png").size == photo.size  # aligned with the result
+    assert Image.open(out / "masked.png").size == photo.size
+    assert Image.open(out / "mask-working.png").size == (96, 128)
+    assert Image.open(out / "masked-working.png").size == (96, 128)
+    inside = np.asarray(Image.open(out / "mask.png")) == 255
+    assert (np.asarray(Image.open(out / "masked.png"))[inside] == 127).all()
     far = (slice(0, 20), slice(0, 20))  # far from the mask: the photo's own pixels
     assert np.array_equal(np.asarray(result)[far], np.asarray(photo)[far])
 
@@ -132,3 +142,42 @@ def test_download_without_network_is_one_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot be reached" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("out", ["/proc/vto-no-such/out", "{files}/notes.txt",
+                                 "{files}/notes.txt/o"])
+def test_an_unwritable_out_is_one_line_before_any_model(tiny_checkpoint, files, tmp_path,
+                                                        capsys, monkeypatch, out):
+    import vto.core.engine
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("the engine must not be built when --out is unusable")
+    monkeypatch.setattr(vto.core.engine, "TryOnEngine", no_engine)
+    from vto.cli.main import main
+
+    args = tryon_args(tiny_checkpoint, files, out.format(files=files))
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vto: error: --out"), lines
+
+
+def test_an_existing_output_that_cannot_be_replaced_is_refused_first(tiny_checkpoint, files,
+                                                                     tmp_path, capsys):
+    from vto.cli.main import main
+
+    (tmp_path / "o" / "0.png").mkdir(parents=True)  # a directory where 0.png goes
+    assert main(tryon_args(tiny_checkpoint, files, tmp_path / "o")) == 2
+    assert "0.png there is a directory" in capsys.readouterr().err
+
+
+def test_paths_expand_home_and_variables(tiny_checkpoint, files, tmp_path, monkeypatch, capsys):
+    from vto.cli.main import main
+
+    monkeypatch.setenv("HOME", str(files))
+    monkeypatch.setenv("VTO_TEST_OUT", str(tmp_path))
+    args = ["tryon", "--checkpoints", "$VTO_TEST_CK", "--person", "~/person.png",
+            "--garment", "${HOME}/garment.jpg", "--mask", "~/mask.png", "--size", "96x128",
+            "--steps", "1", "--device", "cpu", "--out", "$VTO_TEST_OUT/results"]
+    monkeypatch.setenv("VTO_TEST_CK", str(tiny_checkpoint.root))
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / "results" / "0.png").is_file()

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 
 from vto.cli.common import add_model_flags
-from vto.core.bench import max_pixel_diff, run_bench
-from vto.cli.common import checkpoint_root
-from vto.core.engine import TryOnEngine
-from vto.core.request import parse_size
 from vto.core.types import ModelType
 
 
@@ -26,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vto.cli.common import checkpoint_root
+    from vto.core.bench import max_pixel_diff, run_bench  # torch: only when it runs
+    from vto.core.engine import TryOnEngine
+    from vto.core.request import parse_size
+
     size = parse_size(args.size)
     engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype)
     pipe = engine.backend(f"ootd-{args.model_type}").pipeline

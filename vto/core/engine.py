@@ -35,6 +35,7 @@ from PIL import Image
 from vto.core.models.base import (Backend, ModelInputs, Need, SharedParts, StepCallback,
                                   paste_region)
 from vto.core.models.registry import get_spec
+from vto.core.paths import expand_path
 from vto.core.request import CORE_LIMITS, Limits, TryOnInputs, TryOnRequest, check_inputs
 from vto.core.request import resolve_seed
 from vto.core.types import Category
@@ -88,7 +89,7 @@ class TryOnEngine:
                  limits: Limits = CORE_LIMITS, keypoint_source: Callable | None = None) -> None:
         from vto.core.devices import parse_dtype, resolve_device
 
-        self.root = Path(checkpoints).expanduser()
+        self.root = expand_path(checkpoints)  # "~/ckpt", "$VTO_HOME/ckpt" as a shell would
         self.device = resolve_device(device)
         self.dtype = parse_dtype(dtype, self.device)
         self.limits = limits

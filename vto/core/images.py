@@ -1,7 +1,8 @@
 """Image input hygiene: every photo, garment and mask enters vto through this module.
 
 Contract of :func:`open_image`:
-  * accepts a path (``str``/``Path``) or the raw bytes of an upload;
+  * accepts a path (``str``/``Path``; ``~`` and ``$VARS`` expanded) or the raw bytes of an
+    upload;
   * refuses images with more than ``max_pixels`` pixels *before* decoding them (Pillow reads
     only the header in ``Image.open``), so a decompression bomb never reaches memory;
   * applies the EXIF orientation (phone photos are stored sideways with a rotate tag);
@@ -22,6 +23,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vto.core.paths import expand_path
 from vto.errors import ImageTooLarge, InputNotFound, InvalidImage
 
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -44,7 +46,7 @@ def _open_raw(source: str | Path | bytes, *, max_pixels: int, formats: Sequence[
     if isinstance(source, (bytes, bytearray)):
         stream: io.BytesIO | Path = io.BytesIO(bytes(source))
     else:
-        stream = Path(source)
+        stream = expand_path(source)  # "~/me.jpg", "$PHOTOS/me.jpg"
         if not stream.is_file():
             raise InputNotFound(f"image file {what} does not exist")
     allowed = "/".join(formats) if formats else "an image"
