@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vto.cli.outputs import user_path
+from vto.cli.outputs import expand_arg
 from vto.core.types import Category, Framing, ModelType
 from vto.errors import InputNotFound, InvalidImage, InvalidInput
 
@@ -41,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "DIR/masked.png (the person with that region grey) at the "
                                    "photo's size, and DIR/mask-working.png, "
                                    "DIR/masked-working.png at the working size.")
-    p.add_argument("--person", metavar="PATH", type=user_path,
+    p.add_argument("--person", metavar="PATH", type=expand_arg,
                    help="photo of the person (optional with --parse and --keypoints)")
-    p.add_argument("--mask", metavar="PATH", type=user_path,
+    p.add_argument("--mask", metavar="PATH", type=expand_arg,
                    help="your own mask (white = re-generate, the photo's size) instead of "
                         "computing one: checked and written as `vto tryon --mask` uses it")
     p.add_argument("--model-type", default=ModelType.HD.value,
@@ -54,10 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--framing", default=Framing.KEEP.value, choices=[f.value for f in Framing],
                    help="keep: the working images are a window around the person (default); "
                         "stretch: the whole photo squashed to 768x1024, the original's")
-    p.add_argument("--parse", metavar="LABELS.png", type=user_path,
+    p.add_argument("--parse", metavar="LABELS.png", type=expand_arg,
                    help="ATR label map (\"L\" or \"P\" PNG, labels 0..18, 384x512) instead of "
                         "running human parsing; needs --keypoints")
-    p.add_argument("--keypoints", metavar="KP.json", type=user_path,
+    p.add_argument("--keypoints", metavar="KP.json", type=expand_arg,
                    help='OpenPose keypoints {"pose_keypoints_2d": [[x, y] x 18]} in 384x512 '
                         "pixels instead of running pose detection; needs --parse")
     p.add_argument("--person-select", default="error", choices=["error", "largest"],
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoints", metavar="DIR",
                    help="checkpoint directory (default: $VTO_CHECKPOINTS)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--out", required=True, metavar="DIR", type=user_path,
+    p.add_argument("--out", required=True, metavar="DIR", type=expand_arg,
                    help="output directory")
     p.set_defaults(func=run)
 
@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     from vto.core.images import open_image
     from vto.core.types import check_combination, parse_category, parse_model_type
 
-    check_output_dir(args.out, "--out", OUTPUTS)
+    out = Path(args.out)
+    check_output_dir(out, "--out", OUTPUTS)
     model_type, category = parse_model_type(args.model_type), parse_category(args.category)
     check_combination(model_type, category)
     if args.mask and (args.parse or args.keypoints):
@@ -139,10 +140,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("give --person (or --parse and --keypoints)")
     photo = open_image(args.person, name=f"--person '{args.person}'") if args.person else None
     if args.parse:
-        _save(args.out, _from_labels(args, model_type, category, photo))
+        _save(out, _from_labels(args, model_type, category, photo))
     else:
         assert photo is not None
-        _save(args.out, _from_photo(args, model_type, category, photo))
+        _save(out, _from_photo(args, model_type, category, photo))
     return 0
 
 
@@ -153,8 +154,8 @@ def _from_labels(args: argparse.Namespace, model_type: ModelType, category: Cate
 
     from vto.core.preprocess.masking import get_mask_location
 
-    mask, mask_gray = get_mask_location(model_type, category, _load_labels(args.parse),
-                                        _load_keypoints(args.keypoints))
+    mask, mask_gray = get_mask_location(model_type, category, _load_labels(Path(args.parse)),
+                                        _load_keypoints(Path(args.keypoints)))
     if photo is None:
         return {"mask.png": mask}
     working_mask = mask.resize(WORKING_SIZE, Image.NEAREST)

@@ -1,7 +1,8 @@
 """Paths the commands read and write: expanded like a shell would, and outputs checked writable
 before anything heavy runs (one line and exit 2 instead of a traceback after the whole run).
 
-    out = user_path("~/results")                   # '~' and $VARS expanded (also `--out=~/x`)
+    out = user_path("~/results")                   # '~' and $VARS expanded (also `--out=~/x`;
+                                                   # expand_arg is the same as argparse type=)
     check_output_dir(out, "--out", ["0.png"])      # creates nothing; InvalidInput if unusable
     save_image(image, out / "0.png")               # OSError -> InvalidInput naming the file
 """
@@ -21,9 +22,14 @@ if TYPE_CHECKING:
 
 
 def user_path(value: str | os.PathLike[str]) -> Path:
-    """``~`` and ``$VAR``/``${VAR}`` expanded (argparse ``type=``; the shell leaves
-    ``--out=~/x`` and quoted paths alone)."""
-    return Path(os.path.expandvars(os.path.expanduser(os.fspath(value))))
+    """``~`` and ``$VAR``/``${VAR}`` expanded (the shell leaves ``--out=~/x`` and quoted
+    paths alone)."""
+    return Path(expand_arg(os.fspath(value)))
+
+
+def expand_arg(value: str) -> str:
+    """:func:`user_path` for argparse ``type=``: the flag's value stays a string."""
+    return os.path.expandvars(os.path.expanduser(value))
 
 
 def check_output_dir(path: Path, flag: str, files: Iterable[str] = ()) -> None:

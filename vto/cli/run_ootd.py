@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from vto.cli.outputs import user_path
+from vto.cli.outputs import expand_arg
 
 log = logging.getLogger(__name__)
 OUTPUT_DIR = Path("images_output")
@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(./images_output/mask.jpg, out_{type}_{i}.png).")
     p.add_argument("--gpu_id", "-g", type=int, default=0, help="CUDA device index (default: 0; "
                    "CPU when no CUDA device is available)")
-    p.add_argument("--model_path", type=user_path, required=True, help="person photo")
-    p.add_argument("--cloth_path", type=user_path, required=True, help="garment photo")
+    p.add_argument("--model_path", type=expand_arg, required=True, help="person photo")
+    p.add_argument("--cloth_path", type=expand_arg, required=True, help="garment photo")
     p.add_argument("--model_type", type=str, default="hd", help="hd or dc (default: hd)")
     p.add_argument("--category", "-c", type=int, default=0,
                    help="0 upper body, 1 lower body, 2 dress (default: 0)")
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=int, default=20, help="denoising steps (default: 20)")
     p.add_argument("--sample", type=int, default=4, help="images to generate (default: 4)")
     p.add_argument("--seed", type=int, default=-1, help="random seed, -1 = random (default: -1)")
-    p.add_argument("--mask", type=user_path, metavar="PATH",
+    p.add_argument("--mask", type=expand_arg, metavar="PATH",
                    help="your own mask (white = re-generate, the photo's size) instead of pose "
                         "and parsing (not in the original)")
     p.add_argument("--checkpoints", metavar="DIR",

@@ -16,7 +16,7 @@ import re
 import socket
 
 from vto.cli.extras import missing_extra_message
-from vto.cli.outputs import user_path
+from vto.cli.outputs import expand_arg
 from vto.service.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,9 @@ def add_service_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoints", help="checkpoint directory (env VTO_CHECKPOINTS or "
                                               "CHECKPOINT_PATH)")
     parser.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    parser.add_argument("--data-dir", type=user_path, help="jobs database, results, catalog "
+    parser.add_argument("--data-dir", type=expand_arg, help="jobs database, results, catalog "
                                                       "(default ./vto-data)")
-    parser.add_argument("--catalog", type=user_path, help="garment catalog directory "
+    parser.add_argument("--catalog", type=expand_arg, help="garment catalog directory "
                                                      "(default DATA_DIR/catalog)")
     parser.add_argument("--storage", choices=["local", "s3"],
                         help="where results go (s3 when S3_Bucket is set)")
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="require this API key (repeatable; env VTO_API_KEYS=k1,k2)")
     parser.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
                         help="allow this browser origin (repeatable)")
-    parser.add_argument("--presets", type=user_path,
+    parser.add_argument("--presets", type=expand_arg,
                         help="preset person photos for POST /generate (default DATA_DIR/presets)")
     parser.set_defaults(func=run)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vto.cli.common import add_model_flags, add_request_flags
-from vto.cli.outputs import user_path
+from vto.cli.outputs import expand_arg
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -30,19 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Dress a person photo in a garment and write one PNG per "
                                    "sample. Each model's licence applies to its outputs "
                                    "(see 'vto models').")
-    p.add_argument("--person", required=True, metavar="PATH", type=user_path,
+    p.add_argument("--person", required=True, metavar="PATH", type=expand_arg,
                    help="photo of the person")
-    p.add_argument("--garment", required=True, metavar="PATH", type=user_path,
+    p.add_argument("--garment", required=True, metavar="PATH", type=expand_arg,
                    help="photo of the garment")
-    p.add_argument("--mask", metavar="PATH", type=user_path,
+    p.add_argument("--mask", metavar="PATH", type=expand_arg,
                    help="region to re-generate (white), the photo's size; skips pose and "
                         "parsing; see 'vto mask'")
-    p.add_argument("--garment-mask", metavar="PATH", type=user_path,
+    p.add_argument("--garment-mask", metavar="PATH", type=expand_arg,
                    help="the garment's silhouette (white), the garment photo's size (models "
                         "that use one; computed when absent)")
-    p.add_argument("--densepose", metavar="PATH", type=user_path,
+    p.add_argument("--densepose", metavar="PATH", type=expand_arg,
                    help="a DensePose image of the person, the photo's size (hr-viton)")
-    p.add_argument("--keypoints", metavar="KP.json", type=user_path,
+    p.add_argument("--keypoints", metavar="KP.json", type=expand_arg,
                    help='your own OpenPose COCO-18 keypoints in photo pixels, '
                         '{"pose_keypoints_2d": [[x, y] x 18]} ([0, 0] = missing): replace '
                         "pose detection")
@@ -53,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "DIR/mask-working.png, DIR/masked-working.png (what the model saw, at "
                         "the working size)")
     add_model_flags(p)
-    p.add_argument("--out", required=True, metavar="DIR", type=user_path,
+    p.add_argument("--out", required=True, metavar="DIR", type=expand_arg,
                    help="output directory")
     p.set_defaults(func=run)
 
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     request = request_from_args(args)
     samples = request.num_images_per_prompt
-    check_output_dir(args.out, "--out", [f"{i}.png" for i in range(samples)]
+    out = Path(args.out)
+    check_output_dir(out, "--out", [f"{i}.png" for i in range(samples)]
                      + (list(MASK_FILES) if args.save_mask else []))
     inputs = TryOnInputs(
         person=open_image(args.person, name=f"--person {args.person}"),
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                       if args.garment_mask else None),
         densepose=(open_image(args.densepose, name=f"--densepose {args.densepose}")
                    if args.densepose else None),
-        keypoints=load_keypoints(str(args.keypoints)) if args.keypoints else None)
+        keypoints=load_keypoints(args.keypoints) if args.keypoints else None)
     engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype)
     request = engine.validate(request, inputs)  # before loading anything
     if request.spec.missing_files(engine.root):
@@ -98,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         preparing.stop()
         progress.close()
-    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     print(f"seed: {result.seed}")
     for i, image in enumerate(result.images):

@@ -1,83 +1,50 @@
 // vto web page: a thin client of the v1 API (no build step, no third-party code).
 //
-// Flow: GET /v1/garments → POST /v1/tryon (multipart) → 202 {id, urls} → progress from
-// GET /v1/jobs/{id}/events (SSE) → the final job's outputs. With an API key the page uses
-// fetch() everywhere (EventSource cannot send headers) and shows images through blob: URLs.
+// Flow: GET /v1/models (the form) + GET /v1/garments + GET /v1/jobs (history) → optional
+// POST /v1/masks (preview and correct the mask) → POST /v1/tryon (multipart) → progress from
+// GET /v1/jobs/{id}/events (SSE, read with fetch so the API key can be sent) → the outputs.
+
+import { ApiError, api, authHeaders, describe, isPersonProblem, setImage } from "./api.js";
+import { checkImage } from "./checks.js";
+import { initHistory, loadHistory, updateItem } from "./history.js";
+import { closeEditor, exportMask, initEditor, openEditor } from "./mask_editor.js";
+import { applyModel, applyParams, initSettingsForm, loadModels, modelFor, requestFields,
+         server, supportsMask } from "./models.js";
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
 const KEY_STORE = "vto.apiKey";
+const PHONE = window.matchMedia("(max-width: 860px)");
 
-const state = { key: "", garmentId: null, job: null, abort: null, personUrl: null, blobUrls: [] };
-
-// --- HTTP ------------------------------------------------------------------------------------
-
-function authHeaders() {
-  const key = $("api-key").value.trim();
-  return key ? { "X-API-Key": key } : {};
-}
-
-function sameOrigin(url) {
-  return new URL(url, location.href).origin === location.origin;
-}
-
-class ApiError extends Error {
-  constructor(problem) {
-    super(problem.detail || problem.title || `HTTP ${problem.status}`);
-    this.problem = problem;
-  }
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options, headers: { Accept: "application/json", ...authHeaders(), ...(options.headers || {}) },
-  });
-  const text = await response.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!response.ok) {
-    throw new ApiError(body && typeof body === "object"
-      ? { status: response.status, ...body }
-      : { status: response.status, title: response.statusText, detail: text.slice(0, 300) });
-  }
-  return body;
-}
-
-// An <img> for an API URL: direct when no key is needed (or the URL is a presigned S3 URL on
-// another origin), otherwise fetched with the key and shown as a blob: URL.
-async function setImage(img, url) {
-  if (!Object.keys(authHeaders()).length || !sameOrigin(url)) {
-    img.src = url;
-    return url;
-  }
-  const response = await fetch(url, { headers: authHeaders() });
-  if (!response.ok) throw new ApiError({ status: response.status, title: `cannot load ${url}` });
-  const blobUrl = URL.createObjectURL(await response.blob());
-  state.blobUrls.push(blobUrl);
-  img.src = blobUrl;
-  return blobUrl;
-}
+const state = {
+  key: "", garmentId: null, job: null, abort: null, busy: false,
+  person: null, personUrl: null, garmentOk: true, mask: null, maskKind: "automatic",
+  befores: new Map(), timing: null, ticker: null,
+};
 
 // --- messages --------------------------------------------------------------------------------
 
 function showError(error) {
-  const box = $("error");
-  const problem = error && error.problem;
-  box.replaceChildren();
-  const title = document.createElement("strong");
-  title.textContent = problem ? (problem.title || `Error ${problem.status}`) : "Error";
-  const detail = document.createElement("span");
-  detail.dataset.testid = "error-detail";
-  detail.textContent = problem ? (problem.detail || "") : String(error && error.message || error);
-  box.append(title, detail);
-  box.hidden = false;
-  if (problem && problem.status === 401) {  // show where the key goes
+  const { title, detail } = describe(error);
+  const heading = document.createElement("strong");
+  heading.textContent = title;
+  const text = document.createElement("span");
+  text.dataset.testid = "error-detail";
+  text.textContent = detail;
+  $("error").replaceChildren(heading, text);
+  $("error").hidden = false;
+  if (error && error.problem && error.problem.status === 401) {  // show where the key goes
     document.querySelector("details.key").open = true;
     $("api-key").focus();
   }
 }
 
 function clearError() { $("error").hidden = true; $("error").replaceChildren(); }
+
+function setCheck(id, message) {
+  $(id).textContent = message || "";
+  $(id).hidden = !message;
+}
 
 function setStatus(text) { $("status").textContent = text; }
 
@@ -90,26 +57,182 @@ function setProgress(step, total) {
   $("progress").textContent = `step ${step} / ${total}`;
 }
 
-// --- inputs ----------------------------------------------------------------------------------
+// --- elapsed time and ETA (from the step rate) ------------------------------------------------
 
-function previewFile(input, img) {
-  const file = input.files && input.files[0];
-  if (!file) { img.hidden = true; img.removeAttribute("src"); return null; }
-  const url = URL.createObjectURL(file);
-  img.src = url;
-  img.hidden = false;
-  return url;
+function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function syncModelAndCategory(changed) {
-  const model = $("model-type"), category = $("category");
-  // hd was trained on tops only: picking another category switches to dc, and hd offers
-  // nothing but upper body.
-  if (changed === "category" && category.value !== "upper_body") model.value = "dc";
-  for (const option of category.options) {
-    option.disabled = model.value === "hd" && option.value !== "upper_body";
+function startTiming() {
+  state.timing = { started: performance.now(), first: null, last: null, status: "queued" };
+  clearInterval(state.ticker);
+  state.ticker = setInterval(showTiming, 500);
+  showTiming();
+}
+
+function noteProgress(step, total, status) {
+  const timing = state.timing;
+  if (!timing) return;
+  timing.status = status || timing.status;
+  if (!total || !step) return;
+  const now = performance.now();
+  if (!timing.first || step < timing.first.step) timing.first = { step, at: now };
+  if (!timing.last || step > timing.last.step) timing.last = { step, at: now, total };
+}
+
+function showTiming() {
+  const timing = state.timing;
+  if (!timing) return;
+  const now = performance.now();
+  const elapsed = `elapsed ${clock((now - timing.started) / 1000)}`;
+  const { first, last } = timing;
+  if (timing.status === "queued") {
+    $("timing").textContent = `${elapsed} · waiting for the model`;
+  } else if (first && last && last.step > first.step) {
+    const perStep = (last.at - first.at) / (last.step - first.step);
+    const left = Math.max(0, (last.total - last.step) * perStep - (now - last.at));
+    $("timing").textContent = `${elapsed} · about ${clock(left / 1000)} left`;
+  } else {
+    $("timing").textContent = `${elapsed} · estimating the time left…`;
   }
-  if (model.value === "hd" && category.value !== "upper_body") category.value = "upper_body";
+}
+
+function stopTiming(final) {
+  clearInterval(state.ticker);
+  const took = state.timing && (performance.now() - state.timing.started) / 1000;
+  $("timing").textContent = final && took !== null ? `took ${clock(took)}` : "";
+  state.timing = null;
+}
+
+// --- inputs ----------------------------------------------------------------------------------
+
+async function choosePerson() {
+  const file = $("person-input").files[0];
+  state.person = null;
+  $("person-preview").hidden = true;
+  resetMask();
+  if (!file) return updateMaskButtons();
+  const check = await checkImage(file, server.limits, "photo of the person");
+  if (!check.ok) {
+    setCheck("person-check", check.message);
+    $("person-input").value = "";
+    return updateMaskButtons();
+  }
+  setCheck("person-check", "");
+  state.person = { file, width: check.width, height: check.height };
+  state.personUrl = URL.createObjectURL(file);
+  $("person-preview").src = state.personUrl;
+  $("person-preview").hidden = false;
+  updateMaskButtons();
+}
+
+async function chooseGarment() {
+  const file = $("garment-input").files[0];
+  state.garmentOk = true;
+  $("garment-preview").hidden = true;
+  if (!file) return;
+  const check = await checkImage(file, server.limits, "garment photo");
+  if (!check.ok) {
+    state.garmentOk = false;
+    setCheck("garment-check", check.message);
+    $("garment-input").value = "";
+    return;
+  }
+  setCheck("garment-check", "");
+  selectGarment(null, null);
+  $("garment-preview").src = URL.createObjectURL(file);
+  $("garment-preview").hidden = false;
+}
+
+async function chooseMaskFile() {
+  const file = $("mask-input").files[0];
+  if (!file) return;
+  const check = await checkImage(file, { ...server.limits, min_photo_side: 1 }, "mask");
+  const person = state.person;
+  let message = check.ok ? "" : check.message;
+  if (check.ok && person && (check.width !== person.width || check.height !== person.height)) {
+    message = `The mask is ${check.width} × ${check.height} pixels but the photo is ` +
+              `${person.width} × ${person.height}; a mask must be the photo's size.`;
+  }
+  if (message) {
+    setCheck("mask-check", message);
+    $("mask-input").value = "";
+    return;
+  }
+  setCheck("mask-check", "");
+  setMask(file, "uploaded", `Mask: your file “${file.name}”`);
+}
+
+function setMask(blob, kind, text) {
+  state.mask = blob;
+  state.maskKind = kind;
+  $("mask-state").textContent = text;
+  $("mask-clear").hidden = kind === "automatic";
+}
+
+function resetMask() {
+  $("mask-input").value = "";
+  setCheck("mask-check", "");
+  closeEditor();
+  setMask(null, "automatic", supportsMask() ? "Mask: automatic" : "This model uses no mask");
+}
+
+function updateMaskButtons() {
+  const masks = supportsMask();
+  const model = server.byId.get($("model").value);
+  const ownMask = Boolean(model && model.capabilities.user_mask);
+  $("mask-preview").disabled = !(masks && state.person) || state.busy;
+  $("mask-input").closest("label").hidden = !ownMask;
+  $("mask-preview").hidden = !masks;
+  if (!ownMask && state.maskKind !== "automatic") resetMask();
+  if (state.maskKind === "automatic") {
+    $("mask-state").textContent = masks || ownMask ? "Mask: automatic" : "This model uses no mask";
+  }
+}
+
+async function previewMask() {
+  if (!state.person) return;
+  clearError();
+  setCheck("mask-check", "");
+  $("mask-preview").disabled = true;
+  const form = new FormData();
+  form.append("person_image", state.person.file);
+  const fields = requestFields();
+  form.append("model", fields.model);
+  form.append("category", fields.category);
+  try {
+    const body = await api("/v1/masks", { method: "POST", body: form });
+    const mask = new Image();
+    mask.src = body.mask;
+    await mask.decode();
+    await openEditor(state.person.file, mask, `The automatic mask covers ` +
+      `${Math.round(body.coverage * 100)} % of the photo. Paint with the brush to add to it, ` +
+      "with the eraser to remove from it, then use it.");
+  } catch (error) {
+    if (error instanceof ApiError && isPersonProblem(error.problem)) {
+      const found = describe(error).detail.split(";")[0];  // "No person found in the photo"
+      await openEditor(state.person.file, null, `${found}, so there is no automatic mask: ` +
+        "paint the area to replace with the brush, then use it.");
+    } else {
+      showError(error);
+    }
+  } finally {
+    updateMaskButtons();
+  }
+}
+
+async function useEditedMask() {
+  const blob = await exportMask();
+  if (!blob) {
+    setCheck("mask-check", "The mask is empty: paint the area to replace before using it.");
+    return;
+  }
+  setCheck("mask-check", "");
+  $("mask-input").value = "";
+  setMask(new File([blob], "mask.png", { type: "image/png" }), "edited",
+          "Mask: your corrected mask");
+  closeEditor();
 }
 
 function selectGarment(garment, element) {
@@ -117,27 +240,20 @@ function selectGarment(garment, element) {
   for (const item of document.querySelectorAll("[data-testid=garment-item]")) {
     item.setAttribute("aria-selected", String(item === element));
   }
-  if (garment) {
-    $("garment-input").value = "";
-    $("garment-preview").hidden = true;
-    const types = garment.model_types || ["dc"];
-    if (!types.includes($("model-type").value)) $("model-type").value = types[0];
-    syncModelAndCategory("garment");  // model first: hd disables the other categories
-    $("category").value = garment.category;
-  }
+  if (!garment) return;
+  $("garment-input").value = "";
+  $("garment-preview").hidden = true;
+  setCheck("garment-check", "");
+  state.garmentOk = true;
+  const model = modelFor(garment.category, garment.model_types || []);
+  if (model) applyModel(model, garment.category);
 }
 
 async function loadGarments() {
   const list = $("garment-list");
+  const body = await api("/v1/garments");
+  const garments = body.garments || [];
   list.replaceChildren();
-  let garments = [];
-  try {
-    const body = await api("/v1/garments");
-    clearError();
-    garments = Array.isArray(body) ? body : (body.garments || body.items || body.data || []);
-  } catch (error) {
-    showError(error);
-  }
   $("garment-empty").hidden = garments.length > 0;
   if (!garments.some((g) => g.id === state.garmentId)) state.garmentId = null;
   for (const garment of garments) {
@@ -147,9 +263,8 @@ async function loadGarments() {
     item.dataset.testid = "garment-item";
     item.dataset.id = garment.id;
     item.setAttribute("role", "option");
-    item.setAttribute("aria-selected", "false");
-    item.title = `${garment.name} · ${garment.category}` +
-      (garment.category_source === "predicted" ? " (predicted)" : "");
+    item.setAttribute("aria-selected", String(garment.id === state.garmentId));
+    item.title = `${garment.name} · ${garment.category}`;
     const img = document.createElement("img");
     img.alt = garment.name;
     img.loading = "lazy";
@@ -157,62 +272,74 @@ async function loadGarments() {
     caption.textContent = garment.name;
     item.append(img, caption);
     item.addEventListener("click", () => selectGarment(garment, item));
-    if (garment.id === state.garmentId) item.setAttribute("aria-selected", "true");
     list.append(item);
-    const thumb = garment.thumbnail_url || `/v1/garments/${encodeURIComponent(garment.id)}/thumbnail`;
-    setImage(img, thumb).catch(() => {});
+    setImage(img, garment.thumbnail_url).catch(() => {});
   }
 }
 
 // --- a job -----------------------------------------------------------------------------------
 
+function missing(detail) {
+  return new ApiError({ status: 0, title: "Something is missing", detail });
+}
+
 function buildForm() {
-  const person = $("person-input").files[0];
-  if (!person) throw new Error("Choose a person photo first.");
+  if (!state.person) throw missing("Choose a photo of the person first.");
   const garmentFile = $("garment-input").files[0];
-  if (!garmentFile && !state.garmentId) throw new Error("Pick a garment from the catalog or upload one.");
+  if (!garmentFile && !state.garmentId) {
+    throw missing("Pick a garment from the catalog, or upload a photo of one.");
+  }
   const form = new FormData();
-  form.append("person_image", person);
+  form.append("person_image", state.person.file);
   if (garmentFile) form.append("garment_image", garmentFile);
   else form.append("garment_id", state.garmentId);
-  const mask = $("mask-input").files[0];
-  if (mask) form.append("mask", mask);
-  form.append("model_type", $("model-type").value);
-  form.append("category", $("category").value);
-  form.append("n_samples", $("n-samples").value);
-  form.append("n_steps", $("n-steps").value);
-  form.append("guidance_scale", $("guidance").value);
-  form.append("seed", $("seed").value);
+  if (state.mask) form.append("mask", state.mask);
+  for (const [name, value] of Object.entries(requestFields())) form.append(name, value);
   return form;
 }
 
 function setBusy(busy) {
-  $("run").disabled = busy;
+  state.busy = busy;
+  $("run").disabled = busy || !server.models.length;
   $("cancel").disabled = !busy;
+  $("result").classList.toggle("stale", busy);
+  updateMaskButtons();
 }
 
-async function run(event) {
-  event.preventDefault();
+function revealOutput() {
+  if (PHONE.matches) $("output").scrollIntoView({ block: "start" });
+}
+
+async function submit(request) {
   clearError();
-  $("result").replaceChildren();
-  $("compare").hidden = true;
-  $("seed-used").textContent = "";
-  let form;
-  try { form = buildForm(); } catch (error) { showError(error); return; }
   setBusy(true);
   setStatus("Submitting…");
   setProgress(0, 0);
+  revealOutput();
+  startTiming();
+  let final = false;
   try {
-    const job = await api("/v1/tryon", { method: "POST", body: form });
-    state.job = job;
-    onJob(job);
-    await follow(job);
+    const job = await request();
+    if (state.personUrl && job.id && request.withPhoto) state.befores.set(job.id, state.personUrl);
+    refreshHistory();
+    final = await follow(job);
   } catch (error) {
     if (error.name !== "AbortError") { showError(error); setStatus("Failed"); }
   } finally {
+    stopTiming(final);
     setBusy(false);
     state.abort = null;
+    refreshHistory();
   }
+}
+
+function run(event) {
+  event.preventDefault();
+  let form;
+  try { form = buildForm(); } catch (error) { clearError(); showError(error); return; }
+  const request = () => api("/v1/tryon", { method: "POST", body: form });
+  request.withPhoto = true;
+  submit(request);
 }
 
 function onJob(job) {
@@ -220,41 +347,35 @@ function onJob(job) {
   const status = job.status || state.job.status;
   const position = job.queue_position;
   setStatus(status === "queued" && position ? `queued (position ${position})` : status);
-  if (job.progress) setProgress(job.progress.step || 0, job.progress.total || 0);
+  if (job.progress) {
+    setProgress(job.progress.step || 0, job.progress.total || 0);
+    noteProgress(job.progress.step || 0, job.progress.total || 0, status);
+  }
+  if (state.job.id) updateItem(state.job);
 }
 
-// Follow a job until it is terminal: SSE first, polling if the stream breaks.
+// Follow a job until it is terminal: SSE first, polling if the stream breaks. True when the
+// job finished (succeeded, failed or canceled).
 async function follow(job) {
-  const eventsUrl = (job.urls && job.urls.events) || `/v1/jobs/${job.id}/events`;
+  state.job = job;
+  onJob(job);
   let final = null;
   try {
-    final = await streamEvents(eventsUrl);
+    final = await streamEvents(`/v1/jobs/${job.id}/events`);
   } catch (error) {
     if (error.name === "AbortError") throw error;
-    console.warn("event stream failed, polling instead", error);
   }
-  const self = (job.urls && job.urls.self) || `/v1/jobs/${job.id}`;
   while (!final || !TERMINAL.has(final.status)) {
     if (final) await new Promise((resolve) => setTimeout(resolve, 1000));
-    final = await api(self);
+    final = await api(`/v1/jobs/${job.id}`);
     onJob(final);
   }
-  if (final.status === "succeeded" && !final.outputs) final = await api(self);
-  await finish(final);
+  await showJob(final);
+  return true;
 }
 
-// status/progress events carry {id, status, progress{step,total}, queue_position}; completed
-// carries the whole final job document.
-function handleEvent(name, data) {
-  if (!data || typeof data !== "object") return null;
-  if (data.status) onJob(data);
-  else if (data.total !== undefined) setProgress(data.step || 0, data.total);
-  if (name === "completed" || TERMINAL.has(data.status)) return data;
-  return null;
-}
-
-// Read an SSE stream with fetch (so the API key header can be sent). Resolves with the final
-// job document, or null if the stream ended first.
+// Read an SSE stream with fetch (EventSource cannot send the key). Resolves with the final job
+// document, or null if the stream ended first.
 async function streamEvents(url) {
   const controller = new AbortController();
   state.abort = controller;
@@ -280,10 +401,10 @@ async function streamEvents(url) {
           else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
         }
         if (!data.length) continue;
-        let parsed = null;
+        let parsed;
         try { parsed = JSON.parse(data.join("\n")); } catch { continue; }
-        const final = handleEvent(name, parsed);
-        if (final) return final;
+        if (parsed && parsed.status) onJob(parsed);
+        if (name === "completed" || (parsed && TERMINAL.has(parsed.status))) return parsed;
       }
     }
   } finally {
@@ -291,7 +412,8 @@ async function streamEvents(url) {
   }
 }
 
-async function finish(job) {
+// Show a finished job: its outputs replace the results; a failure keeps the earlier ones.
+async function showJob(job) {
   onJob(job);
   if (job.status === "succeeded") {
     setStatus("Done");
@@ -299,42 +421,46 @@ async function finish(job) {
     await showOutputs(job);
   } else if (job.status === "canceled") {
     setStatus("Canceled");
-  } else {
+  } else if (job.status === "failed") {
     setStatus("Failed");
-    if (job.error) showError({ problem: job.error });
+    showError({ problem: job.error || { title: "The run failed" } });
   }
 }
 
 async function showOutputs(job) {
-  const gallery = $("result");
-  gallery.replaceChildren();
-  const outputs = job.outputs || [];
-  for (const output of outputs) {
+  const figures = [];
+  for (const output of job.outputs || []) {
     const figure = document.createElement("figure");
     const img = document.createElement("img");
     img.dataset.testid = "result-image";
-    img.alt = `result ${output.index}`;
+    img.alt = `result ${output.index + 1}`;
     const caption = document.createElement("figcaption");
     const link = document.createElement("a");
     link.dataset.testid = "download";
     link.textContent = "download";
     link.download = `vto-${job.id}-${output.index}.png`;
     const label = document.createElement("span");
-    label.textContent = `#${output.index}`;
+    label.textContent = `#${output.index + 1}`;
     caption.append(label, link);
     figure.append(img, caption);
-    gallery.append(figure);
+    figures.push(figure);
     const shown = await setImage(img, output.url);
     link.href = shown;
-    img.addEventListener("click", () => showCompare(shown));
+    img.addEventListener("click", () => showCompare(job.id, shown));
   }
-  if (job.seed !== undefined && job.seed !== null) $("seed-used").textContent = `seed ${job.seed}`;
-  if (outputs.length) showCompare(gallery.querySelector("img").src);
+  $("result").replaceChildren(...figures);
+  $("result").classList.remove("stale");
+  $("seed-used").textContent = job.seed !== null && job.seed !== undefined ? `seed ${job.seed}` : "";
+  $("compare").hidden = true;
+  if (figures.length) showCompare(job.id, figures[0].querySelector("img").src);
+  await Promise.all(figures.map((f) => f.querySelector("img").decode().catch(() => {})));
+  revealOutput();  // on a phone: the result, not the form, fills the screen
 }
 
-function showCompare(afterUrl) {
-  if (!state.personUrl) return;
-  $("compare-before").src = state.personUrl;
+function showCompare(jobId, afterUrl) {
+  const before = state.befores.get(jobId);
+  if (!before) return;
+  $("compare-before").src = before;
   $("compare-after").src = afterUrl;
   $("compare").hidden = false;
   updateCompare();
@@ -351,15 +477,56 @@ async function cancel() {
   $("cancel").disabled = true;
   setStatus("Canceling…");
   try {
-    const job = await api((state.job.urls && state.job.urls.cancel) || `/v1/jobs/${state.job.id}/cancel`,
-                          { method: "POST" });
+    const job = await api(`/v1/jobs/${state.job.id}/cancel`, { method: "POST" });
     if (job && job.status) onJob(job);
   } catch (error) {
     showError(error);
   }
 }
 
+// --- history -----------------------------------------------------------------------------------
+
+const historyActions = {
+  show: (job) => {
+    clearError();
+    if (TERMINAL.has(job.status)) { revealOutput(); return showJob(job); }
+    if (!state.busy) submit(async () => job);
+    return null;
+  },
+  rerun: (job) => {
+    if (state.busy) return;
+    applyParams(job.params || {}, job.seed);
+    const before = state.befores.get(job.id);
+    submit(async () => {
+      const again = await api(`/v1/jobs/${job.id}/rerun`, { method: "POST" });
+      if (before) state.befores.set(again.id, before);
+      return again;
+    });
+  },
+  error: showError,
+};
+
+async function refreshHistory() {
+  try {
+    return await loadHistory(historyActions);
+  } catch {
+    return [];  // the page's own error already says why (e.g. the key)
+  }
+}
+
 // --- wiring ----------------------------------------------------------------------------------
+
+async function loadAll() {
+  clearError();
+  const results = await Promise.allSettled([loadModels(), loadGarments()]);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) showError(failed.reason);
+  resetMask();
+  setBusy(state.busy);
+  const jobs = await refreshHistory();
+  const open = jobs.find((job) => !TERMINAL.has(job.status));
+  if (open && !state.busy) submit(async () => open);  // a run still going on: follow it again
+}
 
 function init() {
   const savedKey = sessionStorage.getItem(KEY_STORE);
@@ -374,34 +541,30 @@ function init() {
     if (key === state.key) return;  // a blur after a scripted change must not reload
     state.key = key;
     sessionStorage.setItem(KEY_STORE, key);
-    loadGarments();
+    loadAll();
   });
-  $("person-input").addEventListener("change", () => {
-    state.personUrl = previewFile($("person-input"), $("person-preview"));
-  });
-  for (const id of ["person-preview", "garment-preview"]) {  // a file that is no image
-    $(id).addEventListener("error", () => { $(id).hidden = true; });
-  }
+  $("person-input").addEventListener("change", choosePerson);
+  $("garment-input").addEventListener("change", chooseGarment);
+  $("mask-input").addEventListener("change", chooseMaskFile);
+  $("mask-clear").addEventListener("click", resetMask);
+  $("mask-preview").addEventListener("click", previewMask);
+  $("mask-use").addEventListener("click", useEditedMask);
+  $("mask-close").addEventListener("click", closeEditor);
   const drop = document.querySelector("[data-testid=person-drop]");
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", () => drop.classList.remove("over"));
-  $("garment-input").addEventListener("change", () => {
-    if ($("garment-input").files.length) selectGarment(null, null);
-    previewFile($("garment-input"), $("garment-preview"));
+  document.addEventListener("vto:model", () => {
+    if (state.maskKind === "automatic") resetMask();  // the automatic mask is the model's
+    updateMaskButtons();
   });
-  $("mask-input").addEventListener("change", () => {
-    $("mask-clear").hidden = !$("mask-input").files.length;
-  });
-  $("mask-clear").addEventListener("click", () => { $("mask-input").value = ""; $("mask-clear").hidden = true; });
-  $("model-type").addEventListener("change", () => syncModelAndCategory("model"));
-  $("category").addEventListener("change", () => syncModelAndCategory("category"));
   $("compare-slider").addEventListener("input", updateCompare);
   $("form").addEventListener("submit", run);
   $("cancel").addEventListener("click", cancel);
-  syncModelAndCategory("init");
-  loadGarments();
-  document.body.dataset.ready = "true";
+  initSettingsForm();
+  initEditor();
+  initHistory();
+  loadAll().finally(() => { document.body.dataset.ready = "true"; });
 }
 
 init();
