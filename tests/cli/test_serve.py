@@ -78,7 +78,7 @@ def test_every_setting_is_checked_before_the_app_exists(no_app, tiny_checkpoint,
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     args = serve_args(tiny_checkpoint, tmp_path, "--port", str(free_port()))
-    for flag, value in zip(extra[::2], extra[1::2]):
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
         if flag in args:
             args[args.index(flag) + 1] = value
         else:

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         engine.load(request.model)               # raises CheckpointError naming the files
     with Loading(f"loading {request.model}"):
         engine.load(request.model)
-    preparing = Loading("finding the person and the region to re-generate", plain=False)
+    preparing = Loading("preparing the photo", plain=False)
     progress = StepProgress("try-on")
 
     def on_step(step: int, total: int) -> None:

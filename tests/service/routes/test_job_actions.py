@@ -66,7 +66,8 @@ def test_rerun_gives_the_same_images_with_the_same_seed(keyed_server):
         for name in ("model", "category", "num_inference_steps", "guidance_scale",
                      "num_images_per_prompt", "framing"):
             assert again["params"][name] == first["params"][name], name
-        for a, b in zip(first["outputs"], again["outputs"]):
+        assert len(first["outputs"]) == len(again["outputs"]) == 2
+        for a, b in zip(first["outputs"], again["outputs"], strict=True):
             assert c.get(a["url"]).content == c.get(b["url"]).content
         with keys(keyed_server, "key-two-456") as other:
             assert other.post(f"/v1/jobs/{first['id']}/rerun").status_code == 404

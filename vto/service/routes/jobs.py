@@ -3,7 +3,9 @@
 Thin: parse the form → ``JobService`` → serialise. The form's documented bounds are the limits
 the service enforces (the router is built from the deployment's limits). Older field names
 (``n_steps``, ``n_samples``, ``model_type``) are accepted beside diffusers' names; a field sent
-twice, or a field this route does not know, is a 422 naming it.
+twice, or a field this route does not know, is a 422 naming it. The same submission as a JSON
+body (image URLs, data: URIs) is vto.service.routes.tryon_json, registered first on the same
+path; delete and re-run are vto.service.routes.job_actions.
 """
 
 # No "from __future__ import annotations": the route's annotations use values of build()'s

@@ -90,7 +90,7 @@ async def fetch_images(fetcher: ImageFetcher, references: dict[str, str | None]
     fetched = await asyncio.gather(*(run_in_threadpool(fetcher.fetch, str(references[name]),
                                                        field=name) for name in names))
     result: dict[str, bytes | None] = dict.fromkeys(references)
-    result.update(zip(names, fetched))
+    result.update(zip(names, fetched, strict=True))
     return result
 
 
