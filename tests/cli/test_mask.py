@@ -135,7 +135,8 @@ def test_photo_path_runs_pose_and_reports_no_person(inputs, tiny_checkpoint, cap
     rc = main(["mask", "--person", str(inputs / "person.png"), "--checkpoints",
                str(tiny_checkpoint.root), "--framing", "stretch", "--out", str(inputs / "o")])
     assert rc == 2
-    assert "no person found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no person found" in err and "pass your own mask with --mask PATH" in err
     assert not (inputs / "o").exists()
 
 

@@ -39,7 +39,8 @@ def test_runs_the_engine_and_stops_at_the_person_check(tiny_checkpoint, examples
     rc = main(["run-ootd", "--model_path", str(examples / "person" / "model_1.png"),
                "--cloth_path", str(examples / "garment" / "03244_00.jpg"),
                "--checkpoints", str(tiny_checkpoint.root), "--step", "1", "--sample", "1"])
-    assert rc == 2 and "no person found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "no person found" in err and "with --mask PATH" in err
     assert not (tmp_path / "images_output").exists()
 
 

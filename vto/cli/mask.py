@@ -169,6 +169,7 @@ def _from_labels(args: argparse.Namespace, model_type: ModelType, category: Cate
 def _from_photo(args: argparse.Namespace, model_type: ModelType, category: Category,
                 photo: "Image.Image") -> dict[str, "Image.Image"]:
     """Pose + parsing on the photo (or the user's --mask), framed like a try-on."""
+    from vto.cli.hints import own_mask_flag
     from vto.core.models.base import Need
     from vto.core.preprocess.prepare import prepare_person
 
@@ -185,9 +186,10 @@ def _from_photo(args: argparse.Namespace, model_type: ModelType, category: Categ
         check_mask_coverage(user_mask, "--mask")
     else:
         preprocessor = _preprocessor(args)
-    prepared = prepare_person(photo, size=WORKING_SIZE, needs={Need.MASK}, recipe=model_type,
-                              category=category, framing=framing, user_mask=user_mask,
-                              preprocessor=preprocessor, person_select=args.person_select)
+    with own_mask_flag():
+        prepared = prepare_person(photo, size=WORKING_SIZE, needs={Need.MASK}, recipe=model_type,
+                                  category=category, framing=framing, user_mask=user_mask,
+                                  preprocessor=preprocessor, person_select=args.person_select)
     assert prepared.mask is not None and prepared.masked is not None
     photo_mask = prepared.mask_on_photo(photo.size)
     assert photo_mask is not None

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from vto.cli.common import checkpoint_root
+    from vto.cli.hints import own_mask_flag
     from vto.cli.loading import Loading
     from vto.cli.outputs import save_image
     from vto.core import engine as engines
@@ -81,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         engine.load(request.model)  # raises CheckpointError naming the files
     with Loading(f"loading {request.model}"):
         engine.load(request.model)
-    result = engine.run(request, inputs)
+    with own_mask_flag():
+        result = engine.run(request, inputs)
     OUTPUT_DIR.mkdir(exist_ok=True)
     save_image(result.masked_person, OUTPUT_DIR / "mask.jpg")
     print(f"seed: {result.seed}")

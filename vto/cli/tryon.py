@@ -61,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vto.cli.common import StepProgress, checkpoint_root, load_keypoints, request_from_args
+    from vto.cli.hints import own_mask_flag
     from vto.cli.loading import Loading
     from vto.cli.outputs import check_output_dir, save_image
     from vto.core.engine import TryOnEngine
@@ -96,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     preparing.start()
     try:
-        result = engine.run(request, inputs, on_step=on_step)
+        with own_mask_flag():
+            result = engine.run(request, inputs, on_step=on_step)
     finally:
         preparing.stop()
         progress.close()

@@ -294,6 +294,11 @@ function buildForm() {
   if (garmentFile) form.append("garment_image", garmentFile);
   else form.append("garment_id", state.garmentId);
   if (state.mask) form.append("mask", state.mask);
+  if (!$("densepose-field").hidden) {
+    const densepose = $("densepose-input").files[0];
+    if (!densepose) throw missing("This model needs a DensePose image of the person; add one.");
+    form.append("densepose", densepose);
+  }
   for (const [name, value] of Object.entries(requestFields())) form.append(name, value);
   return form;
 }
@@ -554,9 +559,10 @@ function init() {
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", () => drop.classList.remove("over"));
-  document.addEventListener("vto:model", () => {
+  document.addEventListener("vto:model", (event) => {
     if (state.maskKind === "automatic") resetMask();  // the automatic mask is the model's
     updateMaskButtons();
+    $("densepose-field").hidden = !event.detail.capabilities.needs.includes("densepose");
   });
   $("compare-slider").addEventListener("input", updateCompare);
   $("form").addEventListener("submit", run);
