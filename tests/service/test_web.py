@@ -229,6 +229,7 @@ def test_the_form_is_the_servers(page, api, shots):
     login(page)
     served = api.get("/v1/models").json()
     models = {m["id"]: m for m in served["models"]}
+    assert any("densepose" in m["capabilities"]["needs"] for m in served["models"])  # hr-viton
     options = page.eval_on_selector_all("#model option", "os => os.map(o => [o.value, o.text])")
     # the short name in the select (it fits a phone), the rest of the title under it
     assert options == [[m["id"], m["title"].split(" (")[0]] for m in served["models"]]
@@ -257,6 +258,8 @@ def test_the_form_is_the_servers(page, api, shots):
         assert page.get_by_test_id("n-samples").is_visible() == (samples > 1), model_id
         masks = caps["user_mask"] and "mask" in caps["needs"]
         assert page.get_by_test_id("mask-preview").is_visible() == masks, model_id
+        densepose = "densepose" in caps["needs"]
+        assert page.get_by_test_id("densepose-input").is_visible() == densepose, model_id
     page.get_by_test_id("model").select_option(served["default"])
     # a catalog garment picks a model that dresses it
     page.locator("[data-testid=garment-item][data-id=denim-jeans]").click()
