@@ -536,4 +536,7 @@ def test_page_weight(server):
             queue += [f"/ui/{name}" for name in re.findall(r'from "\./([\w.]+\.js)"', body)]
     total = sum(parts.values())
     print(f"page weight: {total} bytes ({', '.join(f'{k} {v}' for k, v in sorted(parts.items()))})")
-    assert len(parts) == 8 and total < 80_000
+    web = REPO / "vto" / "service" / "web"
+    assert set(parts) == {"index.html", "/ui/style.css",
+                          *(f"/ui/{path.name}" for path in web.glob("*.js"))}  # all counted
+    assert total < 80_000

@@ -5,11 +5,13 @@
 // GET /v1/jobs/{id}/events (SSE, read with fetch so the API key can be sent) → the outputs.
 
 import { ApiError, api, authHeaders, describe, isPersonProblem, setImage } from "./api.js";
+import { catalog, loadGarments, selectGarment } from "./catalog.js";
 import { checkImage } from "./checks.js";
 import { initHistory, loadHistory, updateItem } from "./history.js";
 import { closeEditor, exportMask, initEditor, openEditor } from "./mask_editor.js";
-import { applyModel, applyParams, initSettingsForm, loadModels, modelFor, requestFields,
-         server, supportsMask } from "./models.js";
+import { applyParams, initSettingsForm, loadModels, requestFields, server,
+         supportsMask } from "./models.js";
+import { noteProgress, startTiming, stopTiming, streamEvents } from "./progress.js";
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
@@ -17,9 +19,9 @@ const KEY_STORE = "vto.apiKey";
 const PHONE = window.matchMedia("(max-width: 860px)");
 
 const state = {
-  key: "", garmentId: null, job: null, abort: null, busy: false,
-  person: null, personUrl: null, garmentOk: true, mask: null, maskKind: "automatic",
-  befores: new Map(), timing: null, ticker: null,
+  key: "", job: null, abort: null, busy: false,
+  person: null, personUrl: null, mask: null, maskKind: "automatic",
+  befores: new Map(),
 };
 
 // --- messages --------------------------------------------------------------------------------
@@ -57,54 +59,6 @@ function setProgress(step, total) {
   $("progress").textContent = `step ${step} / ${total}`;
 }
 
-// --- elapsed time and ETA (from the step rate) ------------------------------------------------
-
-function clock(seconds) {
-  const s = Math.max(0, Math.round(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
-
-function startTiming() {
-  state.timing = { started: performance.now(), first: null, last: null, status: "queued" };
-  clearInterval(state.ticker);
-  state.ticker = setInterval(showTiming, 500);
-  showTiming();
-}
-
-function noteProgress(step, total, status) {
-  const timing = state.timing;
-  if (!timing) return;
-  timing.status = status || timing.status;
-  if (!total || !step) return;
-  const now = performance.now();
-  if (!timing.first || step < timing.first.step) timing.first = { step, at: now };
-  if (!timing.last || step > timing.last.step) timing.last = { step, at: now, total };
-}
-
-function showTiming() {
-  const timing = state.timing;
-  if (!timing) return;
-  const now = performance.now();
-  const elapsed = `elapsed ${clock((now - timing.started) / 1000)}`;
-  const { first, last } = timing;
-  if (timing.status === "queued") {
-    $("timing").textContent = `${elapsed} · waiting for the model`;
-  } else if (first && last && last.step > first.step) {
-    const perStep = (last.at - first.at) / (last.step - first.step);
-    const left = Math.max(0, (last.total - last.step) * perStep - (now - last.at));
-    $("timing").textContent = `${elapsed} · about ${clock(left / 1000)} left`;
-  } else {
-    $("timing").textContent = `${elapsed} · estimating the time left…`;
-  }
-}
-
-function stopTiming(final) {
-  clearInterval(state.ticker);
-  const took = state.timing && (performance.now() - state.timing.started) / 1000;
-  $("timing").textContent = final && took !== null ? `took ${clock(took)}` : "";
-  state.timing = null;
-}
-
 // --- inputs ----------------------------------------------------------------------------------
 
 async function choosePerson() {
@@ -129,12 +83,10 @@ async function choosePerson() {
 
 async function chooseGarment() {
   const file = $("garment-input").files[0];
-  state.garmentOk = true;
   $("garment-preview").hidden = true;
   if (!file) return;
   const check = await checkImage(file, server.limits, "garment photo");
   if (!check.ok) {
-    state.garmentOk = false;
     setCheck("garment-check", check.message);
     $("garment-input").value = "";
     return;
@@ -235,48 +187,6 @@ async function useEditedMask() {
   closeEditor();
 }
 
-function selectGarment(garment, element) {
-  state.garmentId = garment ? garment.id : null;
-  for (const item of document.querySelectorAll("[data-testid=garment-item]")) {
-    item.setAttribute("aria-selected", String(item === element));
-  }
-  if (!garment) return;
-  $("garment-input").value = "";
-  $("garment-preview").hidden = true;
-  setCheck("garment-check", "");
-  state.garmentOk = true;
-  const model = modelFor(garment.category, garment.model_types || []);
-  if (model) applyModel(model, garment.category);
-}
-
-async function loadGarments() {
-  const list = $("garment-list");
-  const body = await api("/v1/garments");
-  const garments = body.garments || [];
-  list.replaceChildren();
-  $("garment-empty").hidden = garments.length > 0;
-  if (!garments.some((g) => g.id === state.garmentId)) state.garmentId = null;
-  for (const garment of garments) {
-    const item = document.createElement("button");
-    item.type = "button";
-    item.className = "garment";
-    item.dataset.testid = "garment-item";
-    item.dataset.id = garment.id;
-    item.setAttribute("role", "option");
-    item.setAttribute("aria-selected", String(garment.id === state.garmentId));
-    item.title = `${garment.name} · ${garment.category}`;
-    const img = document.createElement("img");
-    img.alt = garment.name;
-    img.loading = "lazy";
-    const caption = document.createElement("small");
-    caption.textContent = garment.name;
-    item.append(img, caption);
-    item.addEventListener("click", () => selectGarment(garment, item));
-    list.append(item);
-    setImage(img, garment.thumbnail_url).catch(() => {});
-  }
-}
-
 // --- a job -----------------------------------------------------------------------------------
 
 function missing(detail) {
@@ -286,13 +196,13 @@ function missing(detail) {
 function buildForm() {
   if (!state.person) throw missing("Choose a photo of the person first.");
   const garmentFile = $("garment-input").files[0];
-  if (!garmentFile && !state.garmentId) {
+  if (!garmentFile && !catalog.selected) {
     throw missing("Pick a garment from the catalog, or upload a photo of one.");
   }
   const form = new FormData();
   form.append("person_image", state.person.file);
   if (garmentFile) form.append("garment_image", garmentFile);
-  else form.append("garment_id", state.garmentId);
+  else form.append("garment_id", catalog.selected);
   if (state.mask) form.append("mask", state.mask);
   if (!$("densepose-field").hidden) {
     const densepose = $("densepose-input").files[0];
@@ -366,7 +276,8 @@ async function follow(job) {
   onJob(job);
   let final = null;
   try {
-    final = await streamEvents(`/v1/jobs/${job.id}/events`);
+    state.abort = new AbortController();
+    final = await streamEvents(`/v1/jobs/${job.id}/events`, authHeaders(), state.abort, onJob);
   } catch (error) {
     if (error.name === "AbortError") throw error;
   }
@@ -377,44 +288,6 @@ async function follow(job) {
   }
   await showJob(final);
   return true;
-}
-
-// Read an SSE stream with fetch (EventSource cannot send the key). Resolves with the final job
-// document, or null if the stream ended first.
-async function streamEvents(url) {
-  const controller = new AbortController();
-  state.abort = controller;
-  const response = await fetch(url, {
-    headers: { Accept: "text/event-stream", ...authHeaders() }, signal: controller.signal,
-  });
-  if (!response.ok || !response.body) throw new Error(`event stream: HTTP ${response.status}`);
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return null;
-      buffer += value.replace(/\r\n?/g, "\n");
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        let name = "message";
-        const data = [];
-        for (const line of block.split("\n")) {
-          if (line.startsWith("event:")) name = line.slice(6).trim();
-          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-        }
-        if (!data.length) continue;
-        let parsed;
-        try { parsed = JSON.parse(data.join("\n")); } catch { continue; }
-        if (parsed && parsed.status) onJob(parsed);
-        if (name === "completed" || (parsed && TERMINAL.has(parsed.status))) return parsed;
-      }
-    }
-  } finally {
-    controller.abort();
-  }
 }
 
 // Show a finished job: its outputs replace the results; a failure keeps the earlier ones.
