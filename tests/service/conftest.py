@@ -24,6 +24,7 @@ import uvicorn
 from PIL import Image
 
 from vto.service.app import create_app
+from vto.service.server import server_config
 from vto.service.settings import Settings
 
 W, H = 96, 128
@@ -99,8 +100,9 @@ class RunningServer:
 def start_server(settings: Settings, **kw: Any) -> RunningServer:
     app = create_app(settings, **kw)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=2)
+    # The same uvicorn config as `vto serve` (read timeouts included), on a loopback port.
+    config = server_config(app, settings, host="127.0.0.1", port=port, log_level="warning",
+                           timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    from vto.service.server import serve
 
     settings = settings_from_args(args, host=args.host, port=args.port, api_keys=args.api_keys,
                                   cors_origins=args.cors_origins, presets=args.presets)
@@ -87,9 +87,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("vto").setLevel(logging.INFO)
     log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port,
              settings.data_dir)
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", proxy_headers=False, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[listener])
+    serve(create_app(settings), settings, sockets=[listener])
     return 0
 
 

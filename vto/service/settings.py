@@ -5,7 +5,7 @@ override the environment. The seed deployment's variables keep working as aliase
 ``CHECKPOINT_PATH``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``S3_Bucket``,
 ``AWS_REGION`` and ``AWS_ENDPOINT_URL`` (setting ``S3_Bucket`` alone switches storage to S3).
 
-Lists (``api_keys``, ``cors_origins``, ``preload_models``) accept a comma-separated string or
+Lists (``api_keys``, ``admin_keys``, ``cors_origins``, ``preload_models``) accept a comma-separated string or
 a JSON list. Relative paths are resolved once, at validation, so nothing later depends on the
 working directory.
 """
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     port: int = Field(8384, ge=1, le=65535)
     cors_origins: CommaList = Field(default_factory=list)
     api_keys: CommaList = Field(default_factory=list, repr=False)
+    admin_keys: CommaList = Field(default_factory=list, repr=False)  # catalog writes
+    # A client is dropped when its request headers are not complete this long after it
+    # connected (or after the previous response), or when a request body stalls this long.
+    header_timeout_s: float = Field(30.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
 
     # --- models (limits may only narrow vto's own: vto.core.request.Limits)
     checkpoints: str | None = Field(None, validation_alias=_alias("checkpoints", "CHECKPOINT_PATH"))
@@ -111,7 +116,7 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(5, ge=1, le=20)
     webhook_backoff_s: float = Field(1.0, ge=0)
 
-    @field_validator("api_keys", "cors_origins", "preload_models", mode="before")
+    @field_validator("api_keys", "admin_keys", "cors_origins", "preload_models", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -138,7 +143,7 @@ class Settings(BaseSettings):
             raise ValueError("CORS origins must be listed explicitly ('*' is not allowed)")
         return value
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "admin_keys")
     @classmethod
     def _strong_keys(cls, value: list[str]) -> list[str]:
         for key in value:
