@@ -17,6 +17,11 @@ The category comes from, in order: the sidecar (or the form field on upload), th
 (the seed's keywords, e.g. ``shirt`` → upper_body, ``jeans`` → lower_body, ``dress`` → dress),
 a zero-shot prediction by ``classify`` (CLIP, provided by the engine; its scores are kept and
 shown), else ``upper_body`` with source ``default``.
+
+The same class indexes one tenant's private uploads (``owner`` set; vto.service.garment_store
+decides who sees which): their ids carry a random suffix, so they are unguessable and never
+collide with the operator's, and they have no ``int_id``. Decoding goes through the shared
+:class:`~vto.service.uploads.DecodeBudget` when one is given.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import io
 import json
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,7 @@ from vto.core.images import SERVICE_FORMATS, open_image
 from vto.core.types import Category, ModelType, parse_category
 from vto.errors import ImageTooLarge, InputNotFound, InvalidInput, Unavailable
 from vto.service.storage import write_atomic
+from vto.service.uploads import DecodeBudget
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +104,15 @@ class Garment:
     model_types: list[str]
     filename: str
     path: Path = field(repr=False, compare=False)
+    owner: str | None = None  # None: the operator's catalog; else the tenant who uploaded it
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready public fields (no filesystem path)."""
-        return {"id": self.id, "int_id": self.int_id, "name": self.name,
+        """JSON-ready public fields (no filesystem path, no owner id)."""
+        private = self.owner is not None
+        return {"id": self.id, "int_id": None if private else self.int_id, "name": self.name,
                 "category": self.category.value, "category_source": self.category_source,
                 "category_scores": self.category_scores, "model_types": list(self.model_types),
-                "filename": self.filename}
+                "filename": self.filename, "scope": "private" if private else "catalog"}
 
     def to_seed_dict(self) -> dict[str, Any]:
         """The seed's ``GET /clothes`` entry (``path`` is the file name, not a server path)."""
@@ -135,10 +145,13 @@ class Catalog:
     new or changed images.
     """
 
-    def __init__(self, root: Path | str, classify: Classifier | None = None) -> None:
+    def __init__(self, root: Path | str, classify: Classifier | None = None, *,
+                 owner: str | None = None, decoding: DecodeBudget | None = None) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.classify = classify
+        self.owner = owner
+        self.decoding = decoding
         self._lock = threading.RLock()
         self._by_id: dict[str, Garment] = {}
         self._ordered: list[Garment] = []
@@ -190,12 +203,21 @@ class Catalog:
             raise InputNotFound(f"no garment with clothe_id {n!r} (available: {available})")
         return ordered[n - 1]
 
-    def image(self, id: str) -> Image.Image:
+    def read(self, id: str) -> bytes:
+        """The stored file of a garment (decode it with :func:`decode_image`)."""
         garment = self.get(id)
         try:
-            return decode_image(garment.path.read_bytes())[0]
+            return garment.path.read_bytes()
         except FileNotFoundError:
             raise InputNotFound(f"garment {id!r} was removed from the catalog") from None
+
+    def image(self, id: str) -> Image.Image:
+        data = self.read(id)
+        with self._decoding(data):
+            return decode_image(data)[0]
+
+    def _decoding(self, *data: bytes) -> Any:
+        return self.decoding.hold(*data) if self.decoding is not None else nullcontext()
 
     def thumbnail(self, id: str, size: int = 256) -> bytes:
         """A JPEG that fits in ``size``×``size``, cached in ``.thumbs`` until the image changes."""
@@ -209,8 +231,10 @@ class Catalog:
                 return cached.read_bytes()
         except FileNotFoundError:
             pass
-        image = self.image(id)
-        image.thumbnail((size, size), Image.Resampling.LANCZOS)
+        data = self.read(id)
+        with self._decoding(data):
+            image = decode_image(data)[0]
+            image.thumbnail((size, size), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=85)
         thumbs.mkdir(exist_ok=True)
@@ -224,23 +248,31 @@ class Catalog:
         """Decode, re-encode and store an uploaded garment; returns it with its new id.
 
         The upload bytes are never stored as such (metadata and anything hidden is dropped).
-        An id already taken gets a numeric suffix.
+        An id already taken gets a numeric suffix; a private garment's id a random one.
         """
-        image, source_format = decode_image(data)
         chosen = parse_category(category) if category else None
-        suffix, options = {"JPEG": (".jpg", {"quality": 95}),
-                           "WEBP": (".webp", {"quality": 95})}.get(source_format, (".png", {}))
-        buffer = io.BytesIO()
-        image.save(buffer, {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[suffix], **options)
-        base = make_id(Path(filename or "garment").stem)
+        with self._decoding(data):
+            image, source_format = decode_image(data)
+            suffix, options = {"JPEG": (".jpg", {"quality": 95}),
+                               "WEBP": (".webp", {"quality": 95})}.get(source_format, (".png", {}))
+            buffer = io.BytesIO()
+            image.save(buffer, {".jpg": "JPEG", ".webp": "WEBP", ".png": "PNG"}[suffix], **options)
+            del image
+        stem = Path(filename or "garment").stem
+        base = make_id(stem)
+        if self.owner is not None:
+            base = f"{base[:55].rstrip('-_')}-{secrets.token_hex(4)}"
+        source = "form"
+        if chosen is None and (chosen := category_from_filename(stem + ".x")) is not None:
+            source = "filename"  # the uploaded name says it (the stored one may not)
         with self._lock:
             garment_id, n = base, 2
             while garment_id in self._by_id or self._taken(garment_id):
                 garment_id, n = f"{base[:60]}-{n}", n + 1
-            sidecar: dict[str, Any] = {"name": name or Path(filename or garment_id).stem}
+            sidecar: dict[str, Any] = {"name": name or stem or garment_id}
             if chosen is not None:
                 sidecar["category"] = chosen.value
-                sidecar["category_source"] = "form"
+                sidecar["category_source"] = source
             # Sidecar first: the image appearing is what makes the garment visible.
             write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
             write_atomic(self.root / f"{garment_id}{suffix}", buffer.getvalue())
@@ -267,7 +299,8 @@ class Catalog:
         if meta.get("category"):
             try:
                 category = parse_category(str(meta["category"]))
-                source = "form" if meta.get("category_source") == "form" else "sidecar"
+                source = (meta["category_source"] if meta.get("category_source")
+                          in ("form", "filename") else "sidecar")
             except InvalidInput:
                 log.warning("%s: ignoring unknown category %r", path.name, meta["category"])
         if category is None and (category := category_from_filename(path.name)) is not None:
@@ -289,7 +322,7 @@ class Catalog:
         name = meta.get("name") if isinstance(meta.get("name"), str) else None
         return Garment(id=garment_id, int_id=int_id, name=name or path.stem, category=category,
                        category_source=source, category_scores=scores, model_types=model_types,
-                       filename=path.name, path=path)
+                       filename=path.name, path=path, owner=self.owner)
 
     @staticmethod
     def _read_sidecar(path: Path) -> dict[str, Any]:
@@ -307,7 +340,9 @@ class Catalog:
         key = (path.name, stat.st_mtime_ns, stat.st_size)
         if key not in self._predictions:
             try:
-                raw = self.classify(decode_image(path.read_bytes())[0])  # type: ignore[misc]
+                data = path.read_bytes()
+                with self._decoding(data):
+                    raw = self.classify(decode_image(data)[0])  # type: ignore[misc]
                 self._predictions[key] = {parse_category(c).value: round(float(p), 4)
                                           for c, p in raw.items()}
                 self._pending.discard(path.name)

@@ -64,8 +64,7 @@ class Housekeeper:
                 self.tick()
                 if time.monotonic() >= next_catalog:
                     next_catalog = time.monotonic() + CATALOG_RETRY_S
-                    if self.s.catalog.pending:
-                        self.s.catalog.reload()
+                    self.s.garments.reload_pending()
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + settings.janitor_interval_s
                     self.sweep()

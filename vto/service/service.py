@@ -23,14 +23,16 @@ from vto.core.images import SERVICE_FORMATS, encode_png, open_image, open_mask
 from vto.core.models.registry import get_spec
 from vto.core.request import Limits, TryOnInputs, TryOnRequest, check_inputs
 from vto.errors import Conflict, InputNotFound, InvalidInput, Unavailable
+from vto.service.catalog import decode_image
 from vto.service.events import Broadcaster, JobEvent
+from vto.service.garment_store import GarmentStore
 from vto.service.job_table import JobTable
 from vto.service.jobs import Job, JobStatus, QueueFull, input_key
 from vto.service.queue import JobQueue
 from vto.service.settings import Settings
 from vto.service.storage import Storage
 from vto.service.uploads import DecodeBudget
-from vto.service.webhooks import check_target
+from vto.service.webhooks import Resolver, check_target
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +82,32 @@ class JobView:
 
 class JobService:
     def __init__(self, *, settings: Settings, table: JobTable, storage: Storage, queue: JobQueue,
-                 broadcaster: Broadcaster, catalog: Any, limits: Limits,
+                 broadcaster: Broadcaster, garments: GarmentStore, limits: Limits,
+                 decoding: DecodeBudget | None = None, webhook_resolve: Resolver | None = None,
                  average_job_s: Callable[[], float | None] = lambda: None) -> None:
         self.settings = settings
         self.table = table
         self.storage = storage
         self.queue = queue
         self.broadcaster = broadcaster
-        self.catalog = catalog
+        self.garments = garments
         self.limits = limits
         self.average_job_s = average_job_s
-        self.decoding = DecodeBudget(settings.max_decode_pixels, settings.decode_wait_s)
+        self.decoding = decoding or DecodeBudget(settings.max_decode_pixels,
+                                                 settings.decode_wait_s)
+        self.webhook_resolve = webhook_resolve  # host lookups (None: the system's DNS)
         self.unpublished: set[str] = set()   # queued jobs whose wake-up did not go out
 
     # --- submit -------------------------------------------------------------------------------
-    def resolve(self, fields: dict[str, Any], garment_id: str | None) -> TryOnRequest:
-        """The request with the deployment's and the catalog garment's defaults, checked."""
+    def resolve(self, fields: dict[str, Any], garment_id: str | None,
+                owner: str = "") -> TryOnRequest:
+        """The request with the deployment's and the catalog garment's defaults, checked
+        (``garment_id``: an operator garment, or one of ``owner``'s own)."""
         request = TryOnRequest.from_fields(fields)
         explicit = request.model_fields_set
         category = None
         if garment_id is not None:
-            garment = self.catalog.get(garment_id)
+            garment = self.garments.get(garment_id, owner)
             category = garment.category
             if "category" in explicit and request.category is not category:
                 raise InvalidInput(f"garment {garment_id} is {category.value}, but category "
@@ -137,21 +144,23 @@ class JobService:
                                field="garment_image")
         if uploads.person is None:
             raise InvalidInput("person_image is required", field="person_image")
-        request = self.resolve(fields, garment_id)
+        request = self.resolve(fields, garment_id, owner)
         if webhook_url:
-            check_target(webhook_url, allow_private=self.settings.webhook_allow_private)
+            check_target(webhook_url, allow_private=self.settings.webhook_allow_private,
+                         resolve=self.webhook_resolve)
         if idempotency_key is not None:
             idempotency_key = _check_idempotency_key(idempotency_key)
         cap = self.settings.max_pixels
-        with self.decoding.hold(uploads.person, uploads.garment, uploads.mask,
+        stored = self.garments.read(garment_id, owner) if garment_id is not None else None
+        with self.decoding.hold(uploads.person, uploads.garment, stored, uploads.mask,
                                 uploads.garment_mask, uploads.densepose):
             def photo(name: str, data: bytes | None, opener: Any = open_image) -> Any:
                 return None if data is None else opener(data, max_pixels=cap,
                                                         formats=SERVICE_FORMATS, name=name)
             inputs = TryOnInputs(
                 person=photo("person_image", uploads.person),
-                garment=(photo("garment_image", uploads.garment) if garment_id is None
-                         else self.catalog.image(garment_id)),
+                garment=(photo("garment_image", uploads.garment) if stored is None
+                         else decode_image(stored)[0]),
                 mask=photo("mask", uploads.mask, open_mask),
                 garment_mask=photo("garment_mask", uploads.garment_mask, open_mask),
                 densepose=photo("densepose", uploads.densepose))

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     max_pixels: int = Field(40_000_000, ge=64)          # per image (decompression bombs)
     max_decode_pixels: int | None = Field(None, ge=64)  # all uploads decoding at once
     decode_wait_s: float = Field(10.0, ge=0)            # then 503 + Retry-After
+    max_garments_per_key: int = Field(100, ge=0)        # a tenant's private garment uploads
     rate_limit_storage: str | None = None   # limits' storage URI; default: the broker with Celery
 
     # --- webhooks
@@ -198,6 +199,11 @@ class Settings(BaseSettings):
     @property
     def catalog_dir(self) -> Path:
         return self.catalog or self.data_dir / "catalog"
+
+    @property
+    def private_garments_dir(self) -> Path:
+        """Tenants' own garment uploads, one directory per key."""
+        return self.data_dir / "garments"
 
     @property
     def presets_dir(self) -> Path:

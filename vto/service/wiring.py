@@ -11,6 +11,8 @@ processes run jobs and answer engine calls, and the API only talks to the broker
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ from vto.service.catalog import Catalog
 from vto.service.db import make_engine
 from vto.service.deliveries import WebhookDeliverer, WebhookOutbox
 from vto.service.events import Broadcaster, TablePoller
+from vto.service.garment_store import GarmentStore
 from vto.service.job_table import JobTable
 from vto.service.metrics import Metrics, table_times
 from vto.service.presets import Presets
@@ -30,6 +33,7 @@ from vto.service.ratelimit import RateLimiter
 from vto.service.service import JobService
 from vto.service.settings import Settings
 from vto.service.storage import Storage, make_storage
+from vto.service.uploads import DecodeBudget
 from vto.service.webhooks import WebhookSender, load_or_create_secret
 
 log = logging.getLogger(__name__)
@@ -75,7 +79,9 @@ class Services:
     broadcaster: Broadcaster
     queue: JobQueue
     engine: EngineClient
-    catalog: Catalog
+    catalog: Catalog                    # the operator's garments (garments: with the tenants')
+    garments: GarmentStore
+    decoding: DecodeBudget
     presets: Presets
     metrics: Metrics
     jobs: JobService
@@ -121,18 +127,28 @@ def build_services(settings: Settings, *, storage: Storage | None = None,
 
         worker = WorkerProcess(settings, parts.table, broadcaster)
         queue, engine = EmbeddedQueue(worker), worker
-    catalog = Catalog(settings.catalog_dir, classify=_classifier(engine))
+    decoding = DecodeBudget(settings.max_decode_pixels or settings.max_pixels,
+                            settings.decode_wait_s)
+    classify = _classifier(engine)
+    catalog = Catalog(settings.catalog_dir, classify=classify, decoding=decoding)
     secret = settings.webhook_secret or load_or_create_secret(settings.data_dir / "webhook_secret")
+    garments = GarmentStore(catalog, settings.private_garments_dir,
+                            signing_key=hmac.new(secret.encode(), b"vto garment thumbnails",
+                                                 hashlib.sha256).digest(),
+                            classify=classify, decoding=decoding,
+                            max_per_owner=settings.max_garments_per_key)
     sender = webhook_sender or WebhookSender(secret, allow_private=settings.webhook_allow_private,
                                              timeout_s=settings.webhook_timeout_s)
     table = parts.table
     jobs = JobService(settings=settings, table=table, storage=parts.storage, queue=queue,
-                      broadcaster=broadcaster, catalog=catalog, limits=limits,
+                      broadcaster=broadcaster, garments=garments, limits=limits,
+                      decoding=decoding, webhook_resolve=sender.resolve,
                       average_job_s=lambda: table_times(table).average() or None)
     return Services(
         settings=settings, limits=limits, table=table, storage=parts.storage,
         outbox=parts.outbox, broadcaster=broadcaster, queue=queue, engine=engine,
-        catalog=catalog, presets=Presets(settings.presets_dir),
+        catalog=catalog, garments=garments, decoding=decoding,
+        presets=Presets(settings.presets_dir),
         metrics=Metrics(gpu_memory=lambda: worker.gpu_memory if worker is not None else {}),
         jobs=jobs,
         deliverer=WebhookDeliverer(parts.outbox, sender, attempts=settings.webhook_attempts,

@@ -68,7 +68,7 @@ async def vto(request: Request, services: ServicesDep, owner: Submitter,
                                                                  "seed's choice for the garment)")] = None,
               ) -> Any:
     started = time.monotonic()
-    garment = services.catalog.get_by_int(clothe_id)
+    garment = services.garments.get_by_int(clothe_id)
     outcome = await _run_sync(services, request, owner,
                               fields={"model": model.value} if model else {},
                               uploads=Uploads(person=await read_upload(person_image)),

@@ -104,13 +104,14 @@ class ModelList(BaseModel):
 
 class GarmentOut(BaseModel):
     id: str
-    int_id: int
+    int_id: int | None = None  # the seed's clothe_id (operator garments only)
     name: str
     category: str
     category_source: str
     category_scores: dict[str, float] | None = None
     model_types: list[str]
     filename: str
+    scope: str                 # "catalog" (the operator's) or "private" (this key's own)
     thumbnail_url: str
 
 
