@@ -7,7 +7,7 @@ import io
 import httpx
 from PIL import Image
 
-from tests.service.conftest import make_settings, start_server, tryon_files
+from tests.service.conftest import make_settings, server, start_server, tryon_files  # noqa: F401
 
 
 def test_cors_only_for_listed_origins(tmp_path, tiny_checkpoint):
@@ -85,3 +85,34 @@ def test_s3_storage_outputs_redirect_to_presigned_urls(tmp_path, tiny_checkpoint
             running.stop()
     finally:
         moto.stop()
+
+
+def test_framework_errors_have_vto_problem_types_and_405_lists_every_method(server):
+    with server.client() as c:
+        wrong = c.request("OPTIONS", "/v1/garments/shirt")  # GET and DELETE are two routes
+        assert wrong.status_code == 405
+        assert wrong.json()["type"] == "urn:vto:problem:method-not-allowed"
+        assert set(wrong.headers["allow"].split(", ")) == {"GET", "DELETE"}
+        missing = c.get("/no/such/route")
+        assert missing.status_code == 404 and missing.json()["type"] == "urn:vto:problem:not-found"
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_problem(tmp_path, tiny_checkpoint):
+    running = start_server(make_settings(tmp_path, tiny_checkpoint, max_body_bytes=100_000))
+    try:
+        def chunks():
+            for _ in range(50):
+                yield b"x" * 10_000  # 500 kB, no Content-Length (chunked transfer)
+
+        with running.client() as c:
+            r = c.post("/v1/tryon", content=chunks(),
+                       headers={"Content-Type": "multipart/form-data; boundary=b"})
+            assert r.status_code == 413
+            assert r.headers["content-type"] == "application/problem+json"
+            assert r.json()["type"] == "urn:vto:problem:request-too-large"
+            sized = c.post("/v1/tryon", content=b"x" * 200_000,
+                           headers={"Content-Type": "multipart/form-data; boundary=b"})
+            assert sized.status_code == 413
+            assert sized.json()["type"] == "urn:vto:problem:request-too-large"
+    finally:
+        running.stop()

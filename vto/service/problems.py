@@ -74,6 +74,33 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                             instance=request.url.path, errors=errors)
 
 
+# The problem type of an HTTP error raised by the framework (not by vto code), the same for
+# every route: a 413 is "request-too-large" whether Content-Length said so or a chunked body
+# grew past the limit.
+HTTP_PROBLEM_TYPES = {400: "bad-request", 401: "unauthorized", 403: "forbidden",
+                      404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
+                      408: "request-timeout", 409: "conflict", 413: "request-too-large",
+                      415: "unsupported-media-type", 416: "range-not-satisfiable",
+                      422: "invalid-input", 429: "rate-limited", 503: "unavailable"}
+
+
+def http_problem_type(status: int) -> str:
+    slug = HTTP_PROBLEM_TYPES.get(status)
+    return PROBLEM_BASE + slug if slug else "about:blank"
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    route's), for the Allow header: each method is tried against the app's routes."""
+    from starlette.routing import Match
+
+    routes = getattr(request.app, "routes", [])
+    allowed = [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in routes)]
+    return ", ".join(allowed) or None
+
+
 def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
@@ -85,8 +112,10 @@ def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if status in (429, 503):
         headers.setdefault("Retry-After", "5")
-    return problem_response(status, title, detail, instance=request.url.path,
-                            headers=headers or None)
+    if status == 405 and (allowed := _allowed_methods(request)):
+        headers["Allow"] = allowed
+    return problem_response(status, title, detail, type_=http_problem_type(status),
+                            instance=request.url.path, headers=headers or None)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,7 @@ import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from vto.core.models.registry import SPECS
@@ -27,6 +27,7 @@ from vto.service.jobs import Job, JobStatus
 from vto.service.problems import responses
 from vto.service.routes import tryon_json
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
+from vto.service.routes.outputs import OUTPUT_RESPONSES, output_response
 from vto.service.routes.render import job_public
 from vto.service.routes.schemas import JobList, JobPublic
 from vto.service.service import StreamEvent, Uploads
@@ -194,13 +195,8 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
         return await job_response(services, job, request, 200 if job.status.is_terminal else 202)
 
     @router.head("/jobs/{job_id}/outputs/{index}", include_in_schema=False)
-    @router.get("/jobs/{job_id}/outputs/{index}", summary="One output image (also HEAD)",
-                response_class=Response,
-                responses={200: {"content": {"image/png": {"schema": {"type": "string",
-                                                                     "format": "binary"}}},
-                                 "description": "the image"},
-                           307: {"description": "redirect to a presigned storage URL"},
-                           **responses(401, 404)})
+    @router.get("/jobs/{job_id}/outputs/{index}", summary="One output image (also HEAD, Range)",
+                response_class=Response, responses={**OUTPUT_RESPONSES, **responses(401, 404)})
     async def get_output(job_id: JobId, index: Annotated[int, Path(ge=0, le=1000)],
                          request: Request, services: ServicesDep, owner: Owner) -> Response:
         output = await run_in_threadpool(services.jobs.open_output, owner, job_id, index)
@@ -261,11 +257,3 @@ async def job_response(services: Any, job: Job, request: Request, status: int,
     view = await run_in_threadpool(services.jobs.view, job)
     return JSONResponse(job_public(view, base_url(request)), status_code=status, headers=headers)
 
-
-def output_response(output: Any, request: Request) -> Response:
-    """A presigned redirect, or the bytes (HEAD: the headers only)."""
-    if output.url:
-        return RedirectResponse(output.url, status_code=307)
-    headers = {"Cache-Control": "private, max-age=3600", "Content-Length": str(len(output.data))}
-    body = b"" if request.method == "HEAD" else output.data
-    return Response(body, media_type=output.content_type, headers=headers)

@@ -28,7 +28,8 @@ from vto.service.jobs import Job, JobStatus
 from vto.service.metrics import table_times
 from vto.service.problems import responses
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
-from vto.service.routes.jobs import ModelId, job_response, output_response, read_upload
+from vto.service.routes.jobs import ModelId, job_response, read_upload
+from vto.service.routes.outputs import OUTPUT_RESPONSES, output_response
 from vto.service.routes.schemas import GenerateOut, VtoOut
 from vto.service.service import Uploads
 
@@ -96,11 +97,7 @@ def clothes(services: ServicesDep, owner: Owner) -> dict[str, Any]:
 
 @router.head("/result/{name}", include_in_schema=False)
 @router.get("/result/{name}", response_class=Response, summary="Seed: a result image",
-            responses={200: {"content": {"image/png": {"schema": {"type": "string",
-                                                                  "format": "binary"}}},
-                             "description": "the image"},
-                       307: {"description": "redirect to a presigned storage URL"},
-                       **responses(401, 404)})
+            responses={**OUTPUT_RESPONSES, **responses(401, 404)})
 def result(name: Annotated[str, Path(max_length=128)], request: Request,
            services: ServicesDep, owner: Owner) -> Response:
     match = _RESULT_NAME.fullmatch(name)
