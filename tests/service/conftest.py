@@ -26,6 +26,7 @@ from PIL import Image
 from vto.service.app import create_app
 from vto.service.server import server_config
 from vto.service.settings import Settings
+from vto.service.webhooks import WebhookSender
 
 W, H = 96, 128
 
@@ -55,6 +56,26 @@ def tryon_files(person: bytes | None = None, garment: bytes | None = None,
     return {"person_image": ("person.png", person or png(), "image/png"),
             "garment_image": ("garment.png", garment or png(color=(20, 40, 220)), "image/png"),
             "mask": ("mask.png", mask or mask_png(), "image/png")}
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Answers every webhook delivery 204 and keeps it: nothing leaves the process."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(204)
+
+
+def offline_webhooks(secret: str = "whsec_" + "A" * 32) -> WebhookSender:
+    """A webhook sender that can reach nothing: host names "resolve" to a documentation address
+    (TEST-NET-3) without DNS, and deliveries go to a RecordingTransport. For servers fed
+    generated URLs (property-based tests), so no request can leave loopback even if the SSRF
+    check regressed."""
+    return WebhookSender(secret, allow_private=True, resolve=lambda host: ["203.0.113.7"],
+                         transport=RecordingTransport())
 
 
 def make_settings(tmp_path: Any, checkpoint: Any, **overrides: Any) -> Settings:

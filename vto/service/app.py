@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -25,6 +24,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 import vto
 from vto.errors import PROBLEM_BASE
 from vto.service import problems
+from vto.service.openapi import build_openapi
 from vto.service.routes import garments, job_actions, jobs, legacy, masks, models, ops
 from vto.service.routes.docs import install_docs
 from vto.service.settings import Settings
@@ -110,22 +110,12 @@ def create_app(settings: Settings, *, storage: Storage | None = None,
         def index() -> RedirectResponse:
             return RedirectResponse("/ui/")
 
-    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app, settings, limits)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with problem+json declared for FastAPI's automatic 422 too."""
-    if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-            problems.Problem.model_json_schema())
-        problem_422 = problems.responses(422)[422]
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                codes = operation.get("responses", {})
-                if "application/json" in codes.get("422", {}).get("content", {}):
-                    codes["422"] = problem_422
-        app.openapi_schema = schema
-    return app.openapi_schema

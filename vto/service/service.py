@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -325,14 +326,15 @@ def _valid_job_id(job_id: str) -> bool:
     return len(job_id) == 32 and all(c in "0123456789abcdef" for c in job_id)
 
 
+# A list cursor: the created_at (a float's repr) and id of the last job of the previous page.
+CURSOR_PATTERN = r"^[0-9]{1,20}(\.[0-9]{1,20})?(e[+-]?[0-9]{1,3})?_[0-9a-f]{32}$"
+
+
 def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created, job_id = cursor.split("_", 1)
-        if not _valid_job_id(job_id):
-            raise ValueError
-        return float(created), job_id
-    except ValueError:
-        raise InvalidInput("cursor is not one this server gave out", field="cursor") from None
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+        raise InvalidInput("cursor is not one this server gave out", field="cursor")
+    created, job_id = cursor.split("_", 1)
+    return float(created), job_id
 
 
 def _check_idempotency_key(key: str) -> str:

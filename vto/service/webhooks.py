@@ -22,6 +22,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import secrets
 import socket
 import time
@@ -79,6 +80,9 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
 
 Resolver = Callable[[str], list[str]]
 
+# A URL's host: an RFC 3986 reg-name or a bracketed IPv6 literal.
+_HOST = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\]")
+
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -110,7 +114,14 @@ def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = No
                  field: str = "webhook_url") -> list[str]:
     """Raise InvalidInput (naming ``field``) unless ``url`` is an http(s) URL to a public
     host; returns the addresses that passed (a delivery connects to the first). The same rules
-    guard every URL the server fetches or calls (webhooks, image URLs)."""
+    guard every URL the server fetches or calls (webhooks, image URLs). The URL is plain
+    RFC 3986 text (printable ASCII; an international host name in its xn-- form), its host a
+    name of unreserved, percent-encoded and sub-delimiter characters or a bracketed IPv6
+    address."""
+    if not all(33 <= ord(c) <= 126 for c in url):
+        raise InvalidInput(f"{field} must be printable ASCII without spaces (percent-encode "
+                           "the rest; international host names in their xn-- form)",
+                           field=field)
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -118,6 +129,11 @@ def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = No
         raise InvalidInput(f"{field} is not a valid URL", field=field) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"{field} must be an http(s) URL with a host", field=field)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    if not host.endswith("]"):
+        host = host.rsplit(":", 1)[0]  # without the port
+    if not _HOST.fullmatch(host):
+        raise InvalidInput(f"{field} has no valid host", field=field)
     if parts.username or parts.password:
         raise InvalidInput(f"{field} must not carry credentials", field=field)
     if port == 0:

@@ -41,7 +41,8 @@ def list_garments(request: Request, services: ServicesDep, caller: CallerDep) ->
 
 @router.post("", status_code=201, response_model=GarmentOut,
              summary="Add a garment (admin key: to the catalog; other keys: private)",
-             responses=responses(401, 409, 413, 415, 422, 429, 503))
+             responses=responses(400, 401, 409, 413, 415, 422, 429, 503),
+             openapi_extra={"x-vto-admin": "an admin key adds to the operator's catalog"})
 async def add_garment(request: Request, services: ServicesDep, caller: SubmittingCaller,
                       image: Annotated[UploadFile, File(description="garment photo (JPEG, PNG "
                                                                     "or WEBP)")],
@@ -64,7 +65,8 @@ def get_garment(garment_id: GarmentId, request: Request, services: ServicesDep,
 
 @router.delete("/{garment_id}", status_code=204, response_class=Response,
                summary="Remove a garment (the catalog's: admin key only)",
-               responses=responses(401, 403, 404))
+               responses=responses(401, 403, 404),
+               openapi_extra={"x-vto-admin": "the operator's garments: admin keys only"})
 def delete_garment(garment_id: GarmentId, services: ServicesDep, caller: CallerDep) -> Response:
     services.garments.delete(garment_id, caller)
     return Response(status_code=204)

@@ -30,9 +30,15 @@ from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
 from vto.service.routes.outputs import OUTPUT_RESPONSES, output_response
 from vto.service.routes.render import job_public
 from vto.service.routes.schemas import JobList, JobPublic
-from vto.service.service import StreamEvent, Uploads
+from vto.service.service import CURSOR_PATTERN, StreamEvent, Uploads
 
 SSE_RETRY_MS = 2000
+# One server-sent event (OpenAPI 3.1: the schema of an event-stream describes each event).
+SSE_EVENT = {"type": "object", "properties": {
+    "event": {"type": "string", "enum": ["status", "progress", "completed"]},
+    "id": {"type": "string", "pattern": "^[0-9]+$"},
+    "data": {"type": "string", "contentMediaType": "application/json"},
+    "retry": {"type": "integer"}}}
 JobId = Annotated[str, Path(description="job id (32 hex characters)", max_length=64)]
 ModelId = enum.Enum("ModelId", {name: name for spec in SPECS for name in (spec.id, *spec.aliases)},
                     type=str)
@@ -169,7 +175,9 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
     def list_jobs(request: Request, services: ServicesDep, owner: Owner,
                   status: Annotated[list[Literal["queued", "running", "succeeded", "failed",
                                                  "canceled"]] | None, Query()] = None,
-                  cursor: Annotated[str | None, Query(max_length=80)] = None,
+                  cursor: Annotated[str | None, Query(max_length=80, pattern=CURSOR_PATTERN,
+                                                      description="next_cursor of the previous "
+                                                                  "page")] = None,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
         page, next_cursor = services.jobs.list(
             owner, statuses=[JobStatus(s) for s in status] if status else None,
@@ -204,8 +212,9 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
 
     @router.get("/jobs/{job_id}/events", summary="Server-sent events for one job",
                 response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                                 "description": "events: status, progress, completed"},
+                responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+                                 "description": "events: status, progress, completed (data: "
+                                                "JSON; completed carries the JobPublic)"},
                            204: {"description": "the job already finished and the client has "
                                                 "seen its last event"},
                            **responses(401, 404)})

@@ -61,7 +61,7 @@ def _image_url(services: Any, job: Job, index: int, request: Request) -> str:
 
 @router.post("/vto", response_model=VtoOut, summary="Seed: try a catalog garment on (sync)",
              responses={202: {"description": "still running; poll Location"},
-                        **responses(401, 404, 409, 413, 415, 422, 429, 503)})
+                        **responses(400, 401, 404, 409, 413, 415, 422, 429, 503)})
 async def vto(request: Request, services: ServicesDep, owner: Submitter,
               person_image: Annotated[UploadFile, File()],
               clothe_id: Annotated[int, Form(description="garment number as GET /clothes lists")],
@@ -110,7 +110,7 @@ def result(name: Annotated[str, Path(max_length=128)], request: Request,
 @router.post("/generate", response_model=GenerateOut,
              summary="Flask dialect: preset person + garment (sync)",
              responses={202: {"description": "still running; poll Location"},
-                        **responses(401, 404, 409, 413, 415, 422, 429, 503)})
+                        **responses(400, 401, 404, 409, 413, 415, 422, 429, 503)})
 async def generate(request: Request, services: ServicesDep, owner: Submitter,
                    modelSelection: Annotated[str, Form(max_length=64)],
                    modelType: Annotated[Literal["hd", "dc"], Form()] = "hd",

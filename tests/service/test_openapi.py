@@ -1,0 +1,169 @@
+"""The OpenAPI document states what the service enforces (vto.service.openapi): security only
+where a key is needed, forms without null, and per-model rules that accept exactly the
+combinations vto.core.request accepts."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import jsonschema
+import pytest
+from PIL import Image
+
+from vto.core.models.registry import SPECS
+from vto.core.request import TryOnInputs, TryOnRequest, check_inputs
+from vto.errors import InvalidInput
+from vto.service.app import create_app
+from vto.service.openapi import IDEMPOTENCY_KEY_PATTERN, WEBHOOK_URL_PATTERN
+from vto.service.service import _check_idempotency_key
+from vto.service.settings import Settings
+from vto.service.webhooks import check_target
+
+W, H = 96, 128
+
+
+def document(tmp_path, **settings: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(data_dir=tmp_path, width=W, height=H,
+                                  preload_models=["ootd-hd"])
+    values.update(settings)
+    return create_app(Settings(**values)).openapi()
+
+
+def form_validator(doc: dict[str, Any], path: str) -> jsonschema.Validator:
+    body = doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    root = {"$ref": body["$ref"], "components": doc["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+def test_security_is_declared_only_where_a_key_is_needed(tmp_path):
+    bare = document(tmp_path)
+    assert "securitySchemes" not in bare["components"]
+    assert not [op for ops in bare["paths"].values() for op in ops.values() if "security" in op]
+
+    keyed = document(tmp_path, api_keys=["tenant-key-1"])
+    assert "security" in keyed["paths"]["/v1/tryon"]["post"]
+    assert "security" not in keyed["paths"]["/health"]["get"]
+
+    admin = document(tmp_path, admin_keys=["admin-key-1"])
+    assert "security" not in admin["paths"]["/v1/tryon"]["post"]
+    delete = admin["paths"]["/v1/garments/{garment_id}"]["delete"]
+    assert delete["security"][0] == {} and len(delete["security"]) > 1  # optional: anyone may try
+
+
+def test_forms_have_no_null_and_required_files_are_not_empty(tmp_path):
+    doc = document(tmp_path)
+    for path in ("/v1/tryon", "/v1/garments", "/vto", "/generate"):
+        ref = doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"][
+            "schema"]["$ref"]
+        form = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+        for name, prop in form["properties"].items():
+            assert "null" not in str(prop.get("anyOf", "")) and prop.get("type") != "null", name
+        for name in form.get("required", []):
+            if form["properties"][name].get("format") == "binary":
+                assert form["properties"][name]["minLength"] == 1, (path, name)
+
+
+STEPS = [None, 0, 1, 50, 51, 100, 101]
+GUIDANCE = [None, 0.0, 20.0, 20.5]
+SAMPLES = [None, 1, 2, 3, 5]
+MODELS = [None, *[name for spec in SPECS for name in (spec.id, *spec.aliases)]]
+
+
+def enforced(fields: dict[str, Any], files: dict[str, bool], limits: Any) -> bool:
+    """What the service does with a form (garment uploaded): vto.core.request's checks."""
+    photo = Image.new("RGB", (W, H))
+    mask = Image.new("L", (W, H))
+    mask.paste(255, (10, 10, 50, 50))
+    try:
+        request = TryOnRequest.from_fields({k: v for k, v in fields.items() if v is not None})
+        if "model" not in request.model_fields_set and "model_type" not in fields:
+            request = request.model_copy(update={"model": "ootd-hd"})
+        request = request.resolved(limits, default_size=(W, H))
+        check_inputs(request, TryOnInputs(
+            person=photo, garment=photo, mask=mask if files["mask"] else None,
+            garment_mask=mask if files["garment_mask"] else None), limits)
+    except InvalidInput:
+        return False
+    return True
+
+
+def test_the_tryon_form_documents_exactly_the_per_model_rules(tmp_path):
+    """Every combination of model (ids, aliases, model_type), category, steps (under both
+    names), guidance, samples and optional images: the schema accepts it iff vto does."""
+    settings = Settings(data_dir=tmp_path, width=W, height=H, preload_models=["ootd-hd"],
+                        max_steps=50, max_samples=2)
+    doc = document(tmp_path, max_steps=50, max_samples=2)
+    validator = form_validator(doc, "/v1/tryon")
+    limits = settings.limits()
+    checked = mismatches = 0
+    for model, category, steps, guidance, samples, mask, garment_mask, old_names in (
+            itertools.product(MODELS + ["model_type:hd", "model_type:dc"],
+                              [None, "upper_body", "lower_body", "dress"], STEPS, GUIDANCE,
+                              SAMPLES, [False, True], [False, True], [False, True])):
+        fields: dict[str, Any] = {"category": category, "guidance_scale": guidance}
+        if model and model.startswith("model_type:"):
+            fields["model_type"] = model.split(":")[1]
+        else:
+            fields["model"] = model
+        fields["n_steps" if old_names else "num_inference_steps"] = steps
+        fields["n_samples" if old_names else "num_images_per_prompt"] = samples
+        form = {k: v for k, v in fields.items() if v is not None}
+        form.update(person_image="x", garment_image="x")
+        if mask:
+            form["mask"] = "x"
+        if garment_mask:
+            form["garment_mask"] = "x"
+        documented = validator.is_valid(form)
+        actual = enforced(fields, {"mask": mask, "garment_mask": garment_mask}, limits)
+        checked += 1
+        if documented != actual:
+            mismatches += 1
+            assert documented == actual, (form, documented, actual)
+    assert checked > 10_000 and mismatches == 0
+
+
+def test_the_tryon_form_cross_field_rules(tmp_path):
+    validator = form_validator(document(tmp_path), "/v1/tryon")
+    base = {"person_image": "x"}
+    assert not validator.is_valid(base)  # no garment
+    assert not validator.is_valid({**base, "garment_image": "x", "garment_id": "shirt"})
+    assert validator.is_valid({**base, "garment_image": "x", "garment_id": ""})  # empty = absent
+    assert validator.is_valid({**base, "garment_id": "shirt", "category": "dress"})
+    assert not validator.is_valid({**base, "garment_image": "x", "n_steps": 2,
+                                   "num_inference_steps": 2})
+    assert not validator.is_valid({**base, "garment_image": "x", "model": "hd",
+                                   "model_type": "hd"})
+    assert not validator.is_valid({**base, "garment_image": "x", "unknown": "1"})
+    assert not validator.is_valid({**base, "garment_image": "x", "webhook_url": "ftp://x"})
+
+
+@pytest.mark.parametrize("url", ["", "http://example.com", "https://a.b:8443/hook?x=1#y",
+                                 "HTTPS://[2001:db8::1]/x", "http://a:0", "http://a:65536",
+                                 "ftp://example.com", "http://user:pw@example.com/",
+                                 "http:///x", "http://exa mple.com", "https://:443/"])
+def test_the_webhook_pattern_is_what_the_check_accepts(url):
+    def accepted(value: str) -> bool:
+        if not value:
+            return True  # empty: no webhook
+        try:
+            check_target(value, allow_private=True, resolve=lambda host: ["203.0.113.7"])
+        except InvalidInput:
+            return False
+        return True
+
+    import re
+    assert bool(re.fullmatch(WEBHOOK_URL_PATTERN, url)) == accepted(url), url
+
+
+@pytest.mark.parametrize("key", ["a", "abc-123", '"quoted"', '"', '""', '"a', 'a"', "x" * 255,
+                                 "x" * 256, '"' + "x" * 255 + '"', '"' + "x" * 256 + '"',
+                                 "has space", "é"])
+def test_the_idempotency_key_pattern_is_what_the_service_accepts(key):
+    import re
+    try:
+        _check_idempotency_key(key)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert bool(re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key)) == accepted, key
