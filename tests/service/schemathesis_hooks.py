@@ -11,8 +11,8 @@
   try-on case names a garment id that way, the fields that must agree with that garment (the
   garment upload, category, model) are left out: the garment decides them (vto.service.service
   JobService.resolve), which no schema can say of an id it does not know.
-* Every response's status is appended to the file named by ``VTO_ST_STATUSES`` (one a line),
-  for the reliability suite's summary.
+* Every response's status (and whether it carries Retry-After) is appended to the file named
+  by ``VTO_ST_STATUSES``, one a line, for the reliability suite's summary.
 """
 
 from __future__ import annotations
@@ -67,4 +67,5 @@ def after_call(context, case, response):  # noqa: ANN001, ANN201
     path = os.environ.get("VTO_ST_STATUSES")
     if path:
         with open(path, "a", encoding="ascii") as out:
-            out.write(f"{response.status_code}\n")
+            retry_after = 1 if response.headers.get("retry-after") else 0
+            out.write(f"{response.status_code} {retry_after}\n")

@@ -36,15 +36,11 @@ from vto.core.models.registry import SPECS, get_spec
 from vto.core.request import Limits
 from vto.core.types import Category
 from vto.service import problems
+from vto.service.webhooks import WEBHOOK_URL_PATTERN
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 # Idempotency-Key: 1-255 printable ASCII characters, optionally in quotes (an sf-string).
 IDEMPOTENCY_KEY_PATTERN = r'^(?:[!#-~][!-~]{0,254}|"[!-~]{1,255}"|"(?:[!-~]{0,253}[!#-~])?)$'
-# webhook_url: what vto.service.webhooks.check_target accepts before it resolves the host: an
-# http(s) URL with a host, no credentials, a port in 1-65535; empty means none.
-_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-WEBHOOK_URL_PATTERN = (r"^(?:[hH][tT][tT][pP][sS]?://(?:[A-Za-z0-9._~%!$&'()*+,;=-]+"
-                       r"|\[[0-9A-Fa-f:.]+\])(?::" + _PORT + r")?(?:[/?#][!-~]*)?)?$")
 # Model names as ``model_type`` spells them (the older field: OOTDiffusion's variants).
 MODEL_TYPES = {"hd": "ootd-hd", "dc": "ootd-dc"}
 
@@ -230,7 +226,8 @@ def _tryon_rules(form: dict[str, Any], limits: Limits, default_model: str) -> No
     properties = form.get("properties", {})
     form["additionalProperties"] = False  # an unknown field is refused, not ignored
     if "webhook_url" in properties:
-        properties["webhook_url"]["pattern"] = WEBHOOK_URL_PATTERN
+        # check_target's syntax, or empty (no webhook)
+        properties["webhook_url"]["pattern"] = f"^$|{WEBHOOK_URL_PATTERN}"
     # one name per setting (dependentSchemas: a branch-free "not both")
     dependent = form.setdefault("dependentSchemas", {})
     for name, older in (("num_inference_steps", "n_steps"), ("num_images_per_prompt", "n_samples")):

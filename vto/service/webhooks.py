@@ -80,8 +80,27 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
 
 Resolver = Callable[[str], list[str]]
 
-# A URL's host: an RFC 3986 reg-name or a bracketed IPv6 literal.
-_HOST = re.compile(r"[A-Za-z0-9._~%!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\]")
+# What check_target accepts before it resolves the host, as a regular expression (the OpenAPI
+# document states it): an http(s) URL of printable ASCII, its host an RFC 3986 reg-name or a
+# bracketed IPv6 address (RFC 3986 IPv6address), no credentials, a port in 1-65535.
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"(?:{_H16}:{_H16}|{_OCTET}(?:\\.{_OCTET}){{3}})"
+IPV6_PATTERN = "(?:" + "|".join([
+    f"(?:{_H16}:){{6}}{_LS32}", f"::(?:{_H16}:){{5}}{_LS32}",
+    f"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+    f"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+    f"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+    f"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+    f"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+    f"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+    f"(?:(?:{_H16}:){{0,6}}{_H16})?::"]) + ")"
+REG_NAME_PATTERN = "[A-Za-z0-9._~%!$&'()*+,;=-]+"
+_PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+WEBHOOK_URL_PATTERN = (f"^[hH][tT][tT][pP][sS]?://(?:{REG_NAME_PATTERN}|\\[{IPV6_PATTERN}\\])"
+                       f"(?::{_PORT})?(?:[/?#][!-~]*)?$")
+_REG_NAME = re.compile(REG_NAME_PATTERN)
+_IPV6 = re.compile(IPV6_PATTERN)
 
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -132,7 +151,8 @@ def check_target(url: str, *, allow_private: bool, resolve: Resolver | None = No
     host = parts.netloc.rsplit("@", 1)[-1]
     if not host.endswith("]"):
         host = host.rsplit(":", 1)[0]  # without the port
-    if not _HOST.fullmatch(host):
+    if not (_REG_NAME.fullmatch(host) or (host.startswith("[") and host.endswith("]")
+                                          and _IPV6.fullmatch(host[1:-1]))):
         raise InvalidInput(f"{field} has no valid host", field=field)
     if parts.username or parts.password:
         raise InvalidInput(f"{field} must not carry credentials", field=field)
