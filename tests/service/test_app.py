@@ -41,14 +41,17 @@ def test_openapi_declares_every_status_code_and_the_enforced_limits(tmp_path, ti
     ref = tryon["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     form = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]
 
-    def bounds(name: str) -> tuple:
-        spec = next(s for s in form[name]["anyOf"] if s.get("type") != "null")
-        return spec.get("minimum"), spec.get("maximum")
+    def bounds(name: str, fields: dict = form) -> tuple:
+        return fields[name].get("minimum"), fields[name].get("maximum")
 
     # the documented bounds are the enforced ones: the settings narrowed vto's own
     assert bounds("num_inference_steps") == bounds("n_steps") == (1, 50)
     assert bounds("num_images_per_prompt") == (1, 2)
     assert bounds("guidance_scale") == (0.0, 20.0)
+    ref = schema["paths"]["/generate"]["post"]["requestBody"]["content"]["multipart/form-data"][
+        "schema"]["$ref"]
+    generate = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]["properties"]
+    assert bounds("nSteps", generate) == (1, 50) and bounds("nSamples", generate) == (1, 2)
 
 
 def test_s3_storage_outputs_redirect_to_presigned_urls(tmp_path, tiny_checkpoint):
