@@ -170,3 +170,41 @@ def test_the_idempotency_key_pattern_is_what_the_service_accepts(key):
     except InvalidInput:
         accepted = False
     assert bool(re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key)) == accepted, key
+
+
+def test_the_generate_form_documents_exactly_what_it_enforces(tmp_path):
+    """/generate (the Flask dialect): model or modelType, category 0|1|2, nSteps, imageScale,
+    nSamples: the schema accepts a combination iff the route and vto.core.request do."""
+    from vto.core.types import Category
+
+    settings = Settings(data_dir=tmp_path, width=W, height=H, preload_models=["ootd-hd"],
+                        max_steps=50)
+    validator = form_validator(document(tmp_path, max_steps=50), "/generate")
+    limits = settings.limits()
+    photo = Image.new("RGB", (W, H))
+    checked = 0
+    for model, model_type, category, steps, scale, samples in itertools.product(
+            MODELS, [None, "hd", "dc"], [0, 1, 2], [None, 0, 1, 50, 51, 101], [None, 20.0, 20.5],
+            [1, 2, 4, 5]):
+        form = {k: v for k, v in {"model": model, "modelType": model_type, "category": category,
+                                  "nSteps": steps, "imageScale": scale, "nSamples": samples,
+                                  "modelSelection": "someone", "garmentImage": "x"}.items()
+                if v is not None}
+        fields: dict[str, Any] = {"model": model or f"ootd-{model_type or 'hd'}",
+                                  "category": Category.from_index(category),
+                                  "num_images_per_prompt": samples}
+        if steps is not None:
+            fields["num_inference_steps"] = steps
+        if scale is not None:
+            fields["guidance_scale"] = scale
+        try:  # the route's own bounds, then vto.core.request
+            assert (steps is None or 1 <= steps <= 100) and (scale is None or scale <= 20)
+            assert 1 <= samples <= 4
+            request = TryOnRequest.from_fields(fields).resolved(limits, default_size=(W, H))
+            check_inputs(request, TryOnInputs(person=photo, garment=photo), limits)
+            actual = True
+        except (AssertionError, InvalidInput):
+            actual = False
+        assert validator.is_valid(form) == actual, (form, actual)
+        checked += 1
+    assert checked > 1000

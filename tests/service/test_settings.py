@@ -46,3 +46,23 @@ def test_vto_variables_and_flags(monkeypatch):
 def test_invalid_settings_are_user_errors(overrides):
     with pytest.raises(InvalidInput):
         load_settings(**overrides)
+
+
+def test_admin_keys_and_read_timeouts_from_the_environment_and_flags(monkeypatch):
+    import argparse
+
+    from vto.cli import serve
+
+    monkeypatch.setenv("VTO_ADMIN_KEYS", "operator-key-1")
+    monkeypatch.setenv("VTO_HEADER_TIMEOUT_S", "12.5")
+    s = load_settings()
+    assert s.admin_keys == ["operator-key-1"] and "operator-key-1" not in repr(s)
+    assert (s.header_timeout_s, s.body_timeout_s, s.max_garments_per_key) == (12.5, 30.0, 100)
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--admin-key", "flag-admin-1", "--admin-key",
+                              "flag-admin-2"])
+    flags = serve.settings_from_args(args, admin_keys=args.admin_keys)
+    assert flags.admin_keys == ["flag-admin-1", "flag-admin-2"]
+    with pytest.raises(InvalidInput):
+        load_settings(admin_keys=["short"])

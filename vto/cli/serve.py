@@ -68,6 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_service_flags(parser)
     parser.add_argument("--api-key", action="append", dest="api_keys", metavar="KEY",
                         help="require this API key (repeatable; env VTO_API_KEYS=k1,k2)")
+    parser.add_argument("--admin-key", action="append", dest="admin_keys", metavar="KEY",
+                        help="a key that may change the garment catalog (repeatable; env "
+                             "VTO_ADMIN_KEYS); without one the catalog is read-only over HTTP")
     parser.add_argument("--cors-origin", action="append", dest="cors_origins", metavar="ORIGIN",
                         help="allow this browser origin (repeatable)")
     parser.add_argument("--presets", type=expand_arg,
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from vto.service.server import serve
 
     settings = settings_from_args(args, host=args.host, port=args.port, api_keys=args.api_keys,
-                                  cors_origins=args.cors_origins, presets=args.presets)
+                                  admin_keys=args.admin_keys, cors_origins=args.cors_origins,
+                                  presets=args.presets)
     preflight(settings)
     listener = bind_port(settings.host, settings.port)  # held from here on: nobody takes it
     from vto.service.app import create_app

@@ -8,13 +8,15 @@ What :func:`build_openapi` changes in FastAPI's document:
 * **security** — only declared where a key is needed: nowhere on a server without keys; with
   admin keys but no API keys, only on the catalog writes (``x-vto-admin``), and optional there.
 * **forms** — a form field cannot be ``null``: FastAPI's ``anyOf [X, null]`` becomes ``X``
-  (an absent field, or an empty one, takes the default); required files are non-empty.
+  (an absent field, or an empty one, takes the default); required files are non-empty; enum
+  fields are spelled out in place (a ``$ref`` beside the rules below defeats generators).
 * **per-model rules** — ``POST /v1/tryon``'s form says, as JSON-schema ``anyOf`` branches (one
   per model id and aliases, per ``model_type``, one for a catalog garment choosing, one for the
   deployment's default model), which categories, step and guidance ranges, sample counts, framings and optional
   images each model accepts, narrowed by the deployment's limits; that exactly one of
   ``garment_image`` and ``garment_id`` is given; and that an older field name and its
-  diffusers name are not both sent. ``POST /generate`` likewise (hd dresses tops only).
+  diffusers name are not both sent. ``POST /generate`` likewise, in its own field names;
+  ``/vto`` and ``/generate`` offer only models that need no DensePose image.
 * **headers** — ``Idempotency-Key``'s accepted form as a pattern.
 * **links** — from a created job or garment to the operations on it (OpenAPI links: clients
   and stateful testers follow them).
@@ -34,7 +36,6 @@ from fastapi.openapi.utils import get_openapi
 from vto.core.models.base import Need, ModelSpec
 from vto.core.models.registry import SPECS, get_spec
 from vto.core.request import Limits
-from vto.core.types import Category
 from vto.service import problems
 from vto.service.webhooks import WEBHOOK_URL_PATTERN
 
@@ -63,12 +64,14 @@ def build_openapi(app: FastAPI, settings: Any, limits: Limits) -> dict[str, Any]
             form = _form_schema(schema, operation)
             if form is None:
                 continue
-            _plain_form(form)
+            _plain_form(form, components["schemas"])
             if (path, method) == ("/v1/tryon", "post") or {"person_image", "garment_id"} <= set(
                     form.get("properties", {})):
                 _tryon_rules(form, limits, settings.default_model)
             elif (path, method) == ("/generate", "post"):
                 _generate_rules(form, limits)
+            elif (path, method) == ("/vto", "post"):
+                _vto_rules(form)
     if not settings.api_keys and not settings.admin_keys:
         components.pop("securitySchemes", None)
     _links(schema)
@@ -151,10 +154,14 @@ def _is_file(prop: dict[str, Any]) -> bool:
             or prop.get("contentMediaType") == "application/octet-stream")
 
 
-def _plain_form(form: dict[str, Any]) -> None:
+def _plain_form(form: dict[str, Any], components: dict[str, Any]) -> None:
     required = set(form.get("required", []))
     for name, prop in form.get("properties", {}).items():
         _without_null(prop)
+        ref = prop.pop("$ref", None)
+        if ref:  # an enum of components/schemas, inlined: generators handle the rules better
+            prop.update({k: v for k, v in components[ref.rsplit("/", 1)[-1]].items()
+                         if k not in prop and k != "title"})
         if _is_file(prop):
             prop["format"] = "binary"
             if name in required:
@@ -237,21 +244,68 @@ def _tryon_rules(form: dict[str, Any], limits: Limits, default_model: str) -> No
                                              _which_model(properties, limits, default_model)]
 
 
+# --- the seed's forms: /vto and /generate -----------------------------------------------------
+# They send no DensePose image, so models that need one are not offered; /generate's fields are
+# the Flask dialect's names (category as 0|1|2) and ``model`` overrides ``modelType``.
+
+def _seed_models() -> list[ModelSpec]:
+    return [spec for spec in SPECS if Need.DENSEPOSE not in spec.capabilities.needs]
+
+
+def _model_enum(prop: dict[str, Any], specs: list[ModelSpec]) -> None:
+    names = [name for spec in specs for name in (spec.id, *spec.aliases)]
+    description = prop.get("description")
+    prop.clear()
+    prop.update({"type": "string", "enum": names})
+    if description:
+        prop["description"] = description
+
+
+def _vto_rules(form: dict[str, Any]) -> None:
+    """``POST /vto``: the catalog garment decides the rest."""
+    if "model" in form.get("properties", {}):
+        _model_enum(form["properties"]["model"], _seed_models())
+
+
+def _generate_model_rules(spec: ModelSpec, limits: Limits,
+                          properties: dict[str, Any]) -> dict[str, Any]:
+    caps = spec.capabilities
+    props: dict[str, Any] = {"category": {"enum": [c.index for c in caps.categories]},
+                             "nSamples": {"maximum": min(caps.max_samples, limits.max_samples)}}
+    for name, allowed, limit in (("nSteps", caps.steps, limits.max_steps),
+                                 ("imageScale", caps.guidance, limits.max_guidance)):
+        props[name] = (False if allowed is None else
+                       {"minimum": allowed.minimum, "maximum": min(allowed.maximum, limit)})
+    return {"properties": {k: v for k, v in props.items() if k in properties}}
+
+
 def _generate_rules(form: dict[str, Any], limits: Limits) -> None:
-    """``POST /generate``: one garment; hd dresses tops only; the deployment's limits."""
+    """``POST /generate``: one garment; each model's ranges (``model``, else ``modelType``,
+    hd by default); the deployment's limits."""
     properties = form.get("properties", {})
-    hd, dc = get_spec("hd").capabilities, get_spec("dc").capabilities
     for name, limit in (("nSteps", limits.max_steps), ("imageScale", limits.max_guidance),
                         ("nSamples", limits.max_samples)):
         if name in properties and "maximum" in properties[name]:
             properties[name]["maximum"] = min(properties[name]["maximum"], limit)
     if "modelSelection" in properties:
         properties["modelSelection"]["minLength"] = 1
-    hd_categories = [c.index for c in hd.categories]
-    assert set(dc.categories) == set(Category)
-    form["allOf"] = form.get("allOf", []) + [
-        _one_of("garmentImage", "garmentId"),
-        # hd (the default modelType) dresses tops only
-        {"anyOf": [{"required": ["modelType"], "properties": {"modelType": {"const": "dc"}}},
-                   {"properties": {"category": {"enum": hd_categories}}}]},
-    ]
+    branches: list[dict[str, Any]] = []
+    if "model" in properties:
+        specs = _seed_models()
+        _model_enum(properties["model"], specs)
+        for spec in specs:
+            branches.append({"allOf": [
+                {"required": ["model"],
+                 "properties": {"model": {"enum": [spec.id, *spec.aliases]}}},
+                _generate_model_rules(spec, limits, properties)]})
+    for model_type, model in MODEL_TYPES.items():
+        chosen: dict[str, Any] = ({"required": ["modelType"],
+                                   "properties": {"modelType": {"const": model_type}}}
+                                  if model_type != "hd" else
+                                  {"properties": {"modelType": {"const": "hd"}}})  # default
+        if "model" in properties:
+            chosen["properties"]["model"] = {"maxLength": 0}
+        branches.append({"allOf": [chosen, _generate_model_rules(get_spec(model), limits,
+                                                                 properties)]})
+    form["allOf"] = form.get("allOf", []) + [_one_of("garmentImage", "garmentId"),
+                                             {"anyOf": branches}]
