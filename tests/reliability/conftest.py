@@ -69,6 +69,7 @@ class ServeProcess:
     ``VTO_<NAME>`` environment variables."""
 
     def __init__(self, tmp_path: Path, checkpoint: Path, **settings: Any) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.data = tmp_path / "data"
         self.log = tmp_path / "serve.log"
@@ -128,8 +129,6 @@ def serve(tmp_path: Path, tiny_checkpoint: Any) -> Any:
         started.append(server)
         return server
 
-    for path in (tmp_path / f"serve-{n}" for n in range(8)):
-        path.mkdir()
     yield start
     for server in started:
         server.stop()
