@@ -178,3 +178,15 @@ def test_keep_alive_requests_each_get_their_own_header_deadline(server):
             time.sleep(0.6 * TIMEOUT_S)  # under the deadline each time, over it in total
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert read_response(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_the_api_process_returns_freed_images_to_the_system():
+    """glibc keeps a fixed mmap threshold from then on (see return_freed_images); the reliability
+    suite measures the effect (tests/reliability/test_memory.py)."""
+    import platform
+
+    from vto.service.server import return_freed_images
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert return_freed_images() is True

@@ -18,7 +18,8 @@ close``) where a response can still be written, and its connection is closed; th
 sees an ordinary client disconnect. Responses (SSE streams, long ``Prefer: wait``) are never
 timed: only reading from the client is.
 
-:func:`server_config` is the one place `vto serve` and the test servers build uvicorn's config.
+:func:`server_config` is the one place `vto serve` and the test servers build uvicorn's config
+(and where the API process's allocator is told to return freed images: :func:`return_freed_images`).
 """
 
 from __future__ import annotations
@@ -129,9 +130,34 @@ def guarded_protocol(header_timeout_s: float, body_timeout_s: float,
                  "body_timeout_s": float(body_timeout_s)})
 
 
+# Allocations of at least this many bytes get pages of their own, returned on free.
+MMAP_THRESHOLD_BYTES = 1 << 20
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def return_freed_images() -> bool:
+    """Make glibc give decoded images' memory back to the system when they are freed.
+
+    glibc raises its mmap threshold after large blocks are freed (up to 32 MB), after which
+    image-sized blocks come from per-thread heaps that keep them: every request thread then
+    holds the peak of the largest images it ever decoded, and the process grows with the
+    number of threads rather than the decode budget. A fixed threshold stops that. No-op (False)
+    where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):
+        return False
+
+
 def server_config(app: Any, settings: Any, **overrides: Any) -> uvicorn.Config:
     """uvicorn's config for ``app`` under ``settings`` (host, port, read timeouts); keyword
-    arguments override uvicorn options (tests: port, log level)."""
+    arguments override uvicorn options (tests: port, log level). Also fixes the process's
+    allocator policy for large blocks (:func:`return_freed_images`)."""
+    return_freed_images()
     options: dict[str, Any] = dict(
         host=settings.host, port=settings.port, log_level="info", proxy_headers=False,
         timeout_graceful_shutdown=10,
