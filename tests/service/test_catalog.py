@@ -246,3 +246,16 @@ def test_reload_sees_new_files(catalog_dir):
     assert len(catalog.list()) == 5
     catalog.reload()
     assert catalog.list()[-1].id == "zz-jacket"
+
+
+def test_a_predicted_category_of_an_upload_is_kept_in_its_sidecar(tmp_path):
+    """Listing a catalog after a restart does not ask the model again for uploads."""
+    clip = FakeClip()
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 10, 10)).save(buffer, "PNG")
+    added = Catalog(tmp_path, classify=clip).add(buffer.getvalue(), "item-7.png")
+    assert (added.category, added.category_source, clip.calls) == (Category.DRESS, "predicted", 1)
+    again = Catalog(tmp_path, classify=clip).get(added.id)
+    assert clip.calls == 1
+    assert (again.category, again.category_source) == (Category.DRESS, "predicted")
+    assert again.category_scores == added.category_scores

@@ -277,7 +277,12 @@ class Catalog:
             write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
             write_atomic(self.root / f"{garment_id}{suffix}", buffer.getvalue())
             self.reload()
-            return self._by_id[garment_id]
+            garment = self._by_id[garment_id]
+            if garment.category_source == "predicted":  # kept: not asked again after a restart
+                sidecar.update(category=garment.category.value, category_source="predicted",
+                               category_scores=garment.category_scores)
+                write_atomic(self.root / f"{garment_id}.json", json.dumps(sidecar).encode())
+            return garment
 
     def delete(self, id: str) -> None:
         garment = self.get(id)
@@ -300,7 +305,9 @@ class Catalog:
             try:
                 category = parse_category(str(meta["category"]))
                 source = (meta["category_source"] if meta.get("category_source")
-                          in ("form", "filename") else "sidecar")
+                          in ("form", "filename", "predicted") else "sidecar")
+                if source == "predicted" and isinstance(meta.get("category_scores"), dict):
+                    scores = {str(k): float(v) for k, v in meta["category_scores"].items()}
             except InvalidInput:
                 log.warning("%s: ignoring unknown category %r", path.name, meta["category"])
         if category is None and (category := category_from_filename(path.name)) is not None:
