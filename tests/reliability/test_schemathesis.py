@@ -8,8 +8,9 @@ schema), schema-valid data accepted and schema-violating data refused — in two
 * **positive data with response-fed values and the stateful phase** (following the document's
   links from created jobs and garments), every check except negative_data_rejection (run 1's).
 
-Images are drawn valid (tests/service/schemathesis_hooks.py); webhooks go nowhere
-(``offline_webhooks``: no DNS, a recording transport); everything is on loopback.
+Images are drawn valid (tests/service/schemathesis_hooks.py); webhooks and image URLs go
+nowhere (``offline_webhooks``, ``offline_image_fetcher``: no DNS, transports that answer in
+process); everything is on loopback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.service.conftest import make_settings, offline_webhooks, png, start_server
+from tests.service.conftest import (make_settings, offline_image_fetcher, offline_webhooks, png,
+                                    start_server)
 
 NO_RESPONSE_DATA = "\n".join(f"[phases.{phase}.extra-data-sources]\nresponses = false"
                              for phase in ("examples", "coverage", "fuzzing"))
@@ -43,6 +45,7 @@ def test_schemathesis_every_operation_every_check(tmp_path, tiny_checkpoint, run
     settings = make_settings(tmp_path, tiny_checkpoint, queue_max=1000, sync_timeout_s=20,
                              catalog=catalog)
     running = start_server(settings, webhook_sender=offline_webhooks())
+    running.app.state.image_fetcher = offline_image_fetcher()  # JSON bodies' image URLs
     arguments, config = RUNS[run]
     workdir = tmp_path / "schemathesis"  # its cache and config
     workdir.mkdir()
@@ -62,9 +65,9 @@ def test_schemathesis_every_operation_every_check(tmp_path, tiny_checkpoint, run
         for line in statuses.read_text().splitlines() if statuses.exists() else []:
             status, retry_after = line.split()
             summary_row.record(int(status), retry_after if retry_after == "1" else None)
-        failures = proc.stdout.find("=== FAILURES") if "=== FAILURES" in proc.stdout else (
-            proc.stdout.find("=== ERRORS"))
-        assert proc.returncode == 0, (proc.stdout[max(0, failures):][:6000]
+        sections = [i for i in (proc.stdout.find("=== ERRORS"), proc.stdout.find("=== FAILURES"))
+                    if i >= 0]
+        assert proc.returncode == 0, (proc.stdout[min(sections, default=0):][:8000]
                                       + proc.stdout[-3000:] + proc.stderr[-2000:])
         assert summary_row.cases > 150 and summary_row.server_errors == 0
     finally:

@@ -184,3 +184,24 @@ def tiny_server(tmp_path: Any, tiny_checkpoint: Any) -> Iterator[RunningServer]:
     running.wait_ready(120)
     yield running
     running.stop()
+
+
+def offline_image_fetcher() -> Any:
+    """An image fetcher for JSON requests that can reach nothing: host names "resolve" to a
+    documentation address without DNS and every URL answers a valid 96x128 photo (a white
+    rectangle on dark, so it also serves as a mask)."""
+    from vto.service.image_urls import ImageFetcher
+
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (W, H), (40, 20, 40))
+    ImageDraw.Draw(image).rectangle((20, 30, 70, 100), fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    photo = buffer.getvalue()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=photo, headers={"content-type": "image/png"})
+
+    return ImageFetcher(allow_private=True, timeout_s=5, max_bytes=25 * 2**20,
+                        resolve=lambda host: ["203.0.113.7"], transport=httpx.MockTransport(answer))

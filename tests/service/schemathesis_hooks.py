@@ -11,6 +11,8 @@
   try-on case names a garment id that way, the fields that must agree with that garment (the
   garment upload, category, model) are left out: the garment decides them (vto.service.service
   JobService.resolve), which no schema can say of an id it does not know.
+* In a positive JSON try-on case that gives a setting under both its names (which the JSON
+  body's schema states in words only: vto.service.request_rules), the older name is dropped.
 * Every response's status (and whether it carries Retry-After) is appended to the file named
   by ``VTO_ST_STATUSES``, one a line, for the reliability suite's summary.
 """
@@ -24,6 +26,8 @@ import uuid
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
+
+from vto.service.request_rules import ALIAS_PAIRS
 
 
 def _image(ground: int, box: tuple[int, int, int, int], kind: str) -> bytes:
@@ -55,11 +59,18 @@ def before_call(context, case, kwargs):  # noqa: ANN001, ANN201 - schemathesis' 
     positive = meta is not None and meta.generation.mode.is_positive
     if positive and "Idempotency-Key" in headers:
         headers["Idempotency-Key"] = uuid.uuid4().hex
-    decided = GARMENT_DECIDES.get(case.path)
     body = case.body
-    if positive and decided and isinstance(body, dict) and body.get(decided[0]):
+    if not positive or not isinstance(body, dict):
+        return
+    fields = body["input"] if isinstance(body.get("input"), dict) else body  # Cog's envelope
+    decided = GARMENT_DECIDES.get(case.path)
+    if decided and fields.get(decided[0]):
         for name in decided[1]:
-            body.pop(name, None)
+            fields.pop(name, None)
+    if case.path == "/v1/tryon":  # JSON bodies state "one name per setting" in words only
+        for name, older in ALIAS_PAIRS:
+            if fields.get(name) is not None and fields.get(older) is not None:
+                fields.pop(older)
 
 
 @schemathesis.hook

@@ -15,7 +15,8 @@ from vto.core.models.registry import SPECS
 from vto.core.request import TryOnInputs, TryOnRequest, check_inputs
 from vto.errors import InvalidInput
 from vto.service.app import create_app
-from vto.service.openapi import IDEMPOTENCY_KEY_PATTERN, WEBHOOK_URL_PATTERN
+from vto.service.openapi import IDEMPOTENCY_KEY_PATTERN
+from vto.service.webhooks import WEBHOOK_URL_PATTERN
 from vto.service.service import _check_idempotency_key
 from vto.service.settings import Settings
 from vto.service.webhooks import check_target
@@ -30,10 +31,23 @@ def document(tmp_path, **settings: Any) -> dict[str, Any]:
     return create_app(Settings(**values)).openapi()
 
 
-def form_validator(doc: dict[str, Any], path: str) -> jsonschema.Validator:
+def validator(schema: dict[str, Any]) -> Any:
+    """A compiled JSON-schema validator (jsonschema_rs, schemathesis' own; else jsonschema)."""
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return jsonschema.Draft202012Validator(schema)
+    return jsonschema_rs.Draft202012Validator(schema)
+
+
+def form_validator(doc: dict[str, Any], path: str) -> Any:
     body = doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    root = {"$ref": body["$ref"], "components": doc["components"]}
-    return jsonschema.Draft202012Validator(root)
+    return validator({"$ref": body["$ref"], "components": doc["components"]})
+
+
+def json_validator(doc: dict[str, Any], path: str) -> Any:
+    body = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return validator({**body, "components": doc["components"]})
 
 
 def test_security_is_declared_only_where_a_key_is_needed(tmp_path):
@@ -95,6 +109,7 @@ def test_the_tryon_form_documents_exactly_the_per_model_rules(tmp_path):
                         max_steps=50, max_samples=2)
     doc = document(tmp_path, max_steps=50, max_samples=2)
     validator = form_validator(doc, "/v1/tryon")
+    as_json = json_validator(doc, "/v1/tryon")
     limits = settings.limits()
     checked = mismatches = 0
     for model, category, steps, guidance, samples, mask, garment_mask, old_names in (
@@ -116,11 +131,55 @@ def test_the_tryon_form_documents_exactly_the_per_model_rules(tmp_path):
             form["garment_mask"] = "x"
         documented = validator.is_valid(form)
         actual = enforced(fields, {"mask": mask, "garment_mask": garment_mask}, limits)
+        # the JSON body: images as URLs, an absent value null (or left out), flat or in Cog's
+        # envelope
+        body: dict[str, Any] = {k: v for k, v in fields.items()}
+        body.update(person_image="https://img.test/p.png",
+                    garment_image="https://img.test/g.png",
+                    mask="https://img.test/m.png" if mask else None,
+                    garment_mask="https://img.test/gm.png" if garment_mask else "")
+        if checked % 2:
+            body = {"input": {k: v for k, v in body.items() if v is not None}}
+        assert as_json.is_valid(body) == actual, (body, actual)
         checked += 1
         if documented != actual:
             mismatches += 1
             assert documented == actual, (form, documented, actual)
     assert checked > 10_000 and mismatches == 0
+
+
+def test_the_masks_bodies_document_exactly_what_they_enforce(tmp_path):
+    """POST /v1/masks, form and JSON: a model with an automatic mask, its categories and
+    framings; the default model when none is named."""
+    from vto.core.models.base import Need
+
+    doc = document(tmp_path)
+    form, body = form_validator(doc, "/v1/masks"), json_validator(doc, "/v1/masks")
+    limits = Settings(data_dir=tmp_path).limits()
+    photo = Image.new("RGB", (W, H))
+    for model, category, framing in itertools.product(
+            MODELS + ["model_type:hd", "model_type:dc", ""], [None, "upper_body", "dress"],
+            [None, "keep", "stretch"]):
+        fields: dict[str, Any] = {"category": category, "framing": framing}
+        if model.startswith("model_type:") if model else False:
+            fields["model_type"] = model.split(":")[1]
+        else:
+            fields["model"] = model
+        present = {k: v for k, v in fields.items() if v is not None}
+        try:
+            request = TryOnRequest.from_fields(present)
+            if "model" not in request.model_fields_set:
+                request = request.model_copy(update={"model": "ootd-hd"})
+            request = request.resolved(limits, default_size=(W, H))
+            assert Need.MASK in request.spec.capabilities.needs
+            check_inputs(request, TryOnInputs(person=photo), limits)
+            actual = True
+        except (AssertionError, InvalidInput):
+            actual = False
+        if model != "":  # in a form "" is the default model: the JSON case below checks it
+            assert form.is_valid({**present, "person_image": "x"}) == actual, (fields, actual)
+        assert body.is_valid({**fields, "person_image": "https://img.test/p.png"}) == actual, (
+            fields, actual)
 
 
 def test_the_tryon_form_cross_field_rules(tmp_path):
