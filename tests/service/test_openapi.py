@@ -267,3 +267,20 @@ def test_the_generate_form_documents_exactly_what_it_enforces(tmp_path):
         assert validator.is_valid(form) == actual, (form, actual)
         checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize("cursor, ok", [("1715012345.123456_" + "a" * 32, True),
+                                        ("1e+20_" + "0" * 32, True),
+                                        ("inf_" + "0" * 32, False), ("nan_" + "0" * 32, False),
+                                        ("1.5_" + "Z" * 32, False), ("-1_" + "0" * 32, False)])
+def test_list_cursors_are_what_the_pattern_says(cursor, ok):
+    import re
+
+    from vto.service.service import CURSOR_PATTERN, _decode_cursor
+
+    try:
+        _decode_cursor(cursor)
+        accepted = True
+    except InvalidInput:
+        accepted = False
+    assert accepted == ok == bool(re.fullmatch(CURSOR_PATTERN, cursor))
