@@ -137,7 +137,9 @@ def test_prepare_inference_keeps_outputs_and_names():
 
     before = run()
     gen.prepare_inference()
-    assert torch.equal(run(), before)
+    # Folding and fusing are exact math, but one fused convolution may sum in another order
+    # than two (oneDNN picks kernels by channel count and CPU): equal up to float rounding.
+    torch.testing.assert_close(run(), before, rtol=0, atol=1e-5)
     norm = gen.up_1.norm_0
     assert norm.fused and norm.conv_beta.weight.data_ptr() == \
         norm.affine_weight[norm.conv_gamma.out_channels:].data_ptr()      # views, no copy
