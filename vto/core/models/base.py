@@ -180,13 +180,45 @@ class ModelInputs:
     densepose: "Image.Image | None" = None     # RGB at the working size
 
 
-class SharedParts:
-    """Components several backends load from the same files, built once per process (one VAE,
-    text encoder and CLIP tower for OOTD hd and dc, and the garment classifier)."""
+class Memory(str, Enum):
+    """How much of the models stays on the accelerator (``--memory``, ``VTO_MEMORY``).
 
-    def __init__(self) -> None:
+    full: everything resident. balanced: the encoders (VAE encoder, CLIP towers, text encoder)
+    wait in host memory between uses (with the caches they rarely run). low: balanced plus
+    sequential offload of the UNets and a tiled VAE (4 samples at 768x1024 in 8 GB). auto:
+    picked from free device memory at load. On CPU every mode runs like full.
+    """
+
+    AUTO = "auto"
+    FULL = "full"
+    BALANCED = "balanced"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Engine-wide performance choices (none changes an image beyond 1/255)."""
+
+    memory: Memory = Memory.AUTO
+    compile: bool = False          # torch.compile the try-on UNet (static shapes, warmed up)
+    cache_bytes: int | None = None # byte bound of the garment/person cache; None: sized to device
+
+
+class SharedParts:
+    """What backends share per process: components loaded from the same files, built once (one
+    VAE, text encoder and CLIP tower for OOTD hd and dc, and the garment classifier), the
+    runtime options, and one byte-bounded cache of garment and person work
+    (vto.core.cache)."""
+
+    def __init__(self, options: RuntimeOptions | None = None, cache: Any = None) -> None:
+        from vto.core.cache import DEFAULT_CACHE_BYTES, ByteLRU
+
         self._lock = threading.RLock()
         self._parts: dict[Hashable, Any] = {}
+        self.options = options or RuntimeOptions()
+        bound = self.options.cache_bytes
+        self.cache = cache if cache is not None else ByteLRU(
+            DEFAULT_CACHE_BYTES if bound is None else bound)
 
     def get(self, key: Hashable, factory: Callable[[], T]) -> T:
         with self._lock:
@@ -212,6 +244,27 @@ class Backend(Protocol):
     def run(self, inputs: ModelInputs, params: RunParams,
             on_step: StepCallback | None = None) -> "list[Image.Image]":
         """``params.num_images_per_prompt`` RGB images at ``params.size``."""
+
+
+@dataclass
+class BatchItem:
+    """One request of a batch: its inputs, its parameters and its own progress callback (a
+    callback raising vto.errors.Cancelled takes that request, and only it, out of the batch)."""
+
+    inputs: ModelInputs
+    params: RunParams
+    on_step: StepCallback | None = None
+
+
+class BatchingBackend(Backend, Protocol):
+    """A backend that can denoise several compatible requests as one batch (optional)."""
+
+    def batch_key(self, params: RunParams) -> Hashable | None:
+        """Requests with equal keys may share a batch; None: this one runs alone."""
+
+    def run_batch(self, items: list[BatchItem]) -> "list[list[Image.Image] | BaseException]":
+        """One entry per item, in order: its images (as ``run`` gives them, from its own seed)
+        or the exception that ended it (Cancelled from its callback, or a failure)."""
 
 
 def paste_region(backend: object, inputs: ModelInputs) -> "Image.Image | None":
