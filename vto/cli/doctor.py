@@ -16,39 +16,16 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from enum import Enum
 from importlib import util as import_util
 from pathlib import Path
 
+from vto.cli.checks import Check, Level, ok
 from vto.cli.extras import DIST_NAME, install_hint
 from vto.core.download import PREPROCESS_FILES, PREPROCESS_NAMES, default_checkpoint_dir, verify
 from vto.core.models import registry
 
 MIN_TORCH = (2, 6)
 EXTRAS = {"serve": "fastapi", "celery": "celery", "postgres": "psycopg2", "s3": "boto3"}
-
-
-class Level(str, Enum):
-    OK = "ok"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Check:
-    level: Level
-    subject: str
-    detail: str
-    fix: str | None = None
-
-    def render(self) -> str:
-        line = f"{self.level.value:<8} {self.subject:<16} {self.detail}"
-        return line + (f"\n{'':<8} {'':<16} fix: {self.fix}" if self.fix else "")
-
-
-def ok(subject: str, detail: str) -> Check:
-    return Check(Level.OK, subject, detail)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -15,14 +15,13 @@ from importlib import util as import_util
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from vto.cli.checks import Check, Level
 from vto.cli.extras import install_hint
 
 TIMEOUT_S = 3.0
 
 
 def _check(level: str, subject: str, detail: str, fix: str | None = None) -> Any:
-    from vto.cli.doctor import Check, Level
-
     return Check(Level(level), subject, detail, fix)
 
 

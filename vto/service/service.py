@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any
 
 from vto.core.images import SERVICE_FORMATS, encode_png, open_image, open_mask
 from vto.core.models.registry import get_spec
-from vto.core.request import Limits, TryOnInputs, TryOnRequest, check_inputs
+from vto.core.request import Limits, TryOnInputs, TryOnRequest, check_inputs, resolve_seed
 from vto.errors import Conflict, InputNotFound, InvalidInput, Unavailable
 from vto.service.catalog import decode_image
 from vto.service.events import Broadcaster, JobEvent
@@ -176,7 +175,7 @@ class JobService:
         request_hash = _fingerprint({**params, "garment_id": garment_id}, webhook_url, uploads)
         # resolve now: a re-run after a crash reproduces the same images
         params.update(garment_id=garment_id, requested_seed=request.seed,
-                      seed=request.seed if request.seed >= 0 else secrets.randbelow(2**31))
+                      seed=resolve_seed(request.seed))
         try:
             job, created = self.table.reserve(
                 owner=owner, params=params, request_hash=request_hash,

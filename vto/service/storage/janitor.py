@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
@@ -33,8 +32,6 @@ class Janitor:
         self.temp_dirs = [Path(d) for d in temp_dirs]
         self.prefixes = [check_prefix(p) for p in prefixes]
         self.temp_max_age_s = float(temp_max_age_s)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def sweep(self, now: datetime | float | None = None,
               keep: Callable[[str], bool] | None = None) -> int:
@@ -80,23 +77,3 @@ class Janitor:
                 except OSError:
                     pass
         return removed
-
-    def start(self, interval_s: float = 600.0) -> threading.Thread:
-        """Sweep every ``interval_s`` seconds in a daemon thread until :meth:`stop`."""
-        def loop() -> None:
-            while not self._stop.wait(interval_s):
-                try:
-                    self.sweep()
-                except Exception:  # a failing sweep must not kill the thread; retried next time
-                    log.exception("retention sweep failed")
-
-        self._stop.clear()
-        self._thread = threading.Thread(target=loop, name="vto-janitor", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
