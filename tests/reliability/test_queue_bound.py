@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.postgres import fresh_database
+
 from tests.service.conftest import make_settings, start_server, tryon_files
 
 QUEUE_MAX = 8
 SUBMISSIONS = 48
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -24,21 +24,8 @@ def database_url(request, tmp_path) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
-    except psycopg2.OperationalError:
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    admin.autocommit = True
-    name = f"vto_bound_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_database("vto_bound") as (url, _):
+        yield url
 
 
 def test_queue_bound_is_exact_under_concurrency(tmp_path, tiny_checkpoint, monkeypatch,

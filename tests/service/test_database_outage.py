@@ -5,35 +5,21 @@ front of the local PostgreSQL that the test cuts; the shared server is never sto
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres import fresh_database
+
 from tests.service.conftest import make_settings, start_server, tryon_files, wait_for
 from tests.tcp_proxy import TcpProxy
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture()
 def database() -> Iterator[str]:
     """A fresh database (dropped afterwards); its name."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
-    except psycopg2.OperationalError:
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    admin.autocommit = True
-    name = f"vto_outage_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_database("vto_outage") as (_, name):
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def every_route(c, job_id: str) -> dict[str, object]:

@@ -25,31 +25,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.postgres import fresh_database
+
 from tests.service.conftest import free_port, tryon_files, wait_ready
 
 from tests.conftest import REPO  # noqa: E402
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_DB = 11
 
 
 @pytest.fixture()
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test (dropped afterwards)."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
-    except psycopg2.OperationalError:
-        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
-    admin.autocommit = True
-    name = f"vto_e2e_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_database("vto_e2e") as (url, _):
+        yield url
 
 
 @pytest.fixture()
