@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     app, _runner, engine = build_worker(settings)
     for model in settings.preload_models:
         engine.load(model)
+    from vto.service.worker.warm import needs_warming, warm
+
+    if needs_warming(settings):  # VTO_COMPILE / VTO_WARM_CATALOG: before taking any task
+        warm(engine, settings, lambda detail: log.info("%s", detail))
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", "-Q", settings.celery_queue,
                      "--loglevel=INFO", "--without-gossip", "--without-mingle"])
     return 0
