@@ -81,3 +81,17 @@ def test_without_the_settings_nothing_is_warmed(tmp_path, tiny_checkpoint):
     child.engine = WarmingEngine(settings)
     child.load()
     assert child.engine.warmed == [] and child.engine.warmed_up == [] and child.ready
+
+
+def test_a_garment_can_be_warmed_through_an_engine_call(tmp_path, tiny_checkpoint):
+    from vto.service.worker import calls
+
+    settings = make_settings(tmp_path, tiny_checkpoint)
+    engine = WarmingEngine(settings)
+    garment = Image.new("RGB", (64, 96), (10, 20, 30))
+    answer = calls.handle(engine, "warm", {"request": {"model": "ootd-dc", "category": "dress"},
+                                           "garment": calls.b64_png(garment)})
+    assert answer == {"warmed": True}
+    assert engine.warmed == [("ootd-dc", Category.DRESS, (64, 96))]
+    assert calls.handle(object(), "warm", {"request": {}, "garment": calls.b64_png(garment)}
+                        ) == {"warmed": False}  # an engine without a garment cache
