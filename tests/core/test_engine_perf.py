@@ -233,3 +233,16 @@ def test_runtime_options_reach_the_shared_parts(tiny_checkpoint):
     default = TryOnEngine(tiny_checkpoint.root, device="cpu")
     assert default.parts.cache.max_bytes == DEFAULT_CACHE_BYTES == default_cache_bytes(
         default.device)
+
+
+def test_a_run_after_a_mask_preview_skips_pose_and_parsing(tiny_checkpoint, photos):
+    person, (garment, _) = photos
+    engine, pose, parse = counting_engine(tiny_checkpoint.root)
+    preview = engine.automatic_mask(ootd(), TryOnInputs(person=person))
+    seen = (pose.calls, parse.calls)
+    result = engine.run(ootd(), TryOnInputs(person=person, garment=garment))
+    assert (pose.calls, parse.calls) == seen
+    assert np.array_equal(np.asarray(preview.mask), np.asarray(result.output_mask))
+    fresh, _, _ = counting_engine(tiny_checkpoint.root)
+    alone = fresh.run(ootd(), TryOnInputs(person=person, garment=garment))
+    assert np.array_equal(np.asarray(alone.images[0]), np.asarray(result.images[0]))

@@ -322,17 +322,22 @@ class TryOnEngine:
         return True
 
     def automatic_mask(self, request: TryOnRequest, inputs: TryOnInputs) -> MaskPreview:
-        """The automatic mask of ``request``'s model for this photo, in photo coordinates."""
+        """The automatic mask of ``request``'s model for this photo, in photo coordinates.
+        Kept in the person cache: the run that follows a preview skips pose and parsing (with
+        no user mask, keypoints or DensePose image, the person side of a run with any needs
+        that include the mask is exactly this)."""
+        from vto.core.person_cache import cached_person
         from vto.core.preprocess.prepare import prepare_person
 
-        request = self.validate(request, TryOnInputs(person=inputs.person))
+        photo = TryOnInputs(person=inputs.person)
+        request = self.validate(request, photo)
         caps = request.spec.capabilities
         if Need.MASK not in caps.needs:
             raise InvalidInput(f"model {request.model} does not inpaint a masked region")
-        prepared = prepare_person(
+        prepared = cached_person(self.parts.cache, request, photo, lambda: prepare_person(
             inputs.person, size=request.size, needs={Need.MASK}, category=request.category,
             recipe=caps.automatic_mask, framing=request.framing, preprocessor=self.preprocessor,
-            person_select=request.person_select)
+            person_select=request.person_select))
         mask = prepared.mask_on_photo(inputs.person.size)
         assert mask is not None
         grey = Image.new("RGB", inputs.person.size, (127, 127, 127))
