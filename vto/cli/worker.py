@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from vto.service.worker.warm import needs_warming, warm
 
     if needs_warming(settings):  # VTO_COMPILE / VTO_WARM_CATALOG: before taking any task
-        warm(engine, settings, lambda detail: log.info("%s", detail))
+        try:
+            warm(engine, settings, lambda detail: log.info("%s", detail))
+        except Exception:  # noqa: BLE001 - warming is an optimisation, never a blocker
+            log.exception("warm-up failed; serving without it")
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", "-Q", settings.celery_queue,
                      "--loglevel=INFO", "--without-gossip", "--without-mingle"])
     return 0

@@ -296,7 +296,11 @@ class _Child:
         from vto.service.worker.warm import needs_warming, warm
 
         if needs_warming(self.settings):  # compile / catalog warm-up: before /ready says yes
-            warm(self.engine, self.settings, lambda detail: self.send(Status("loading", detail)))
+            try:
+                warm(self.engine, self.settings,
+                     lambda detail: self.send(Status("loading", detail)))
+            except Exception:  # noqa: BLE001 - warming is an optimisation, never a blocker
+                log.exception("warm-up failed; serving without it")
         self.ready = True
         self.send(Status("ready", models=tuple(self.settings.preload_models)))
         self.report_memory()
