@@ -1,4 +1,5 @@
-"""`vto worker`: a Celery worker process that owns one device and runs one job at a time.
+"""`vto worker`: a Celery worker process that owns one device and runs one task at a time (a
+task's job and up to VTO_MAX_BATCH - 1 compatible jobs queued behind it, as one batch).
 
 Start one per GPU (``CUDA_VISIBLE_DEVICES=N vto worker …``) next to ``vto serve --queue celery``;
 both must share the job database (``--database-url postgresql://…``) and the storage (S3, or a
@@ -38,7 +39,8 @@ def build_worker(settings):  # noqa: ANN001, ANN201 - small factory shared with 
     parts = worker_parts(settings)
     engine = build_engine(settings)
     runner = JobRunner(table=parts.table, storage=parts.storage, engine=engine,
-                       name=worker_name("celery"), lease_s=settings.lease_s, outbox=parts.outbox)
+                       name=worker_name("celery"), lease_s=settings.lease_s, outbox=parts.outbox,
+                       max_batch=settings.max_batch)
 
     def engine_call(method, payload):  # noqa: ANN001, ANN202
         try:

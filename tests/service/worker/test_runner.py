@@ -163,3 +163,16 @@ def test_with_max_batch_1_jobs_run_one_by_one(tmp_path, tiny_checkpoint):
     assert runner.engine.batches == []
     assert all(runner.table.get(i).status is JobStatus.SUCCEEDED for i in ids)
 
+
+
+def test_a_celery_task_takes_the_compatible_jobs_queued_behind_its_own(tmp_path,
+                                                                      tiny_checkpoint):
+    runner = runner_for(tmp_path, tiny_checkpoint, 0.0, [], max_batch=3)
+    ids = [queued_job(runner.table, runner.storage, steps=s) for s in (2, 2, 3, 2, 2)]
+    runner.run_job(ids[1])
+    assert runner.engine.batches == [3]  # its own job and the two oldest compatible ones
+    done = [runner.table.get(i).status for i in ids]
+    assert done == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED, JobStatus.QUEUED,
+                    JobStatus.SUCCEEDED, JobStatus.QUEUED]
+    runner.run_job(ids[0])  # a later task for a job that already ran: nothing to do
+    assert runner.engine.batches == [3]

@@ -4,7 +4,8 @@ The same code runs inside the embedded worker process and as the Celery task bod
 ``max_batch`` > 1 the embedded worker claims up to that many compatible queued jobs at once
 (same model, working size and step count: ``JobTable.claim_batch``) and runs them with
 ``engine.run_batch``; progress, cancel and failure stay per job (a job cancelled mid-batch is
-finished as canceled at that step, and the others go on). A Celery task runs its one job. The step
+finished as canceled at that step, and the others go on). A Celery task claims its own job
+and the compatible ones queued behind it (their tasks then find nothing to do). The step
 callback reports progress at every step through ``notify`` (the API's broadcaster, via the
 pipe) but writes it — with the lease heartbeat and the cancel check — to the job table at most
 every ``PROGRESS_INTERVAL_S``: a slow database never stalls the device loop. A lease ticker
@@ -90,6 +91,12 @@ class JobRunner:
         if job is None:
             log.info("job %s: not queued any more, nothing to do", job_id)
             return
+        if self.max_batch > 1 and callable(getattr(self.engine, "run_batch", None)):
+            # compatible jobs queued behind it join; their own tasks then find nothing to do
+            more = self.table.claim_batch(self.name, self.max_batch - 1, compatible_with=job)
+            if more:
+                self.execute_batch([job, *more])
+                return
         self.execute(job)
 
     # --- one job ------------------------------------------------------------------------------
