@@ -35,9 +35,13 @@ class FakeEngine:
     def loaded_models(self) -> set[str]:
         return set(self.loaded)
 
+    def check(self, request: TryOnRequest, inputs: TryOnInputs) -> None:
+        """Refusals before any step, in ``run`` and ``run_batch`` alike (subclasses add theirs)."""
+        check_inputs(request, inputs, self.limits)
+
     def run(self, request: TryOnRequest, inputs: TryOnInputs, on_step: Any = None) -> TryOnResult:
         request = request.resolved(self.limits)
-        check_inputs(request, inputs, self.limits)
+        self.check(request, inputs)
         seed = resolve_seed(request.seed)
         steps = request.num_inference_steps or 1
         for step in range(1, steps + 1):
@@ -63,7 +67,7 @@ class FakeEngine:
         for index, (request, inputs, on_step) in enumerate(items):
             try:
                 request = request.resolved(self.limits)
-                check_inputs(request, inputs, self.limits)
+                self.check(request, inputs)
                 active[index] = (request, inputs, on_step, resolve_seed(request.seed),
                                  request.num_inference_steps or 1)
             except Exception as exc:  # noqa: BLE001
