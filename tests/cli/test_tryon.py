@@ -181,3 +181,59 @@ def test_paths_expand_home_and_variables(tiny_checkpoint, files, tmp_path, monke
     monkeypatch.setenv("VTO_TEST_CK", str(tiny_checkpoint.root))
     assert main(args) == 0, capsys.readouterr().err
     assert (tmp_path / "results" / "0.png").is_file()
+
+
+def test_memory_and_compile_flags_reach_the_engine(tiny_checkpoint, files, tmp_path,
+                                                   monkeypatch):
+    from vto.cli.main import main
+    from vto.core import engine as engines
+    from vto.core.models.base import Memory, RuntimeOptions
+
+    built = []
+
+    class Recording(engines.TryOnEngine):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            built.append(self.options)
+
+    monkeypatch.setattr(engines, "TryOnEngine", Recording)
+    assert main(tryon_args(tiny_checkpoint, files, tmp_path / "o", "--memory", "low")) == 0
+    assert built == [RuntimeOptions(memory=Memory.LOW, compile=False)]
+    assert (tmp_path / "o" / "0.png").is_file()
+    from vto.cli.main import parse
+    from vto.cli.common import runtime_options_from_args
+
+    args = parse(tryon_args(tiny_checkpoint, files, tmp_path / "p", "--compile", "--memory",
+                            "balanced"))
+    assert runtime_options_from_args(args) == RuntimeOptions(memory=Memory.BALANCED,
+                                                             compile=True)
+    assert runtime_options_from_args(parse(tryon_args(tiny_checkpoint, files, tmp_path / "q"))
+                                     ) == RuntimeOptions(memory=Memory.AUTO, compile=False)
+
+
+@pytest.mark.parametrize("command", ["tryon", "serve", "worker"])
+def test_a_bad_memory_mode_is_one_line_and_exit_2(command, tiny_checkpoint, files, tmp_path,
+                                                  capsys):
+    from vto.cli.main import main
+
+    args = (tryon_args(tiny_checkpoint, files, tmp_path / "o", "--memory", "huge")
+            if command == "tryon" else [command, "--memory", "huge"])
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "--memory" in lines[0] and "balanced" in lines[0], lines
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_serve_and_worker_map_the_flags_to_settings(command, monkeypatch):
+    from vto.cli.main import parse
+    from vto.cli.serve import settings_from_args
+    from vto.core.models.base import Memory
+
+    monkeypatch.setenv("VTO_MEMORY", "full")
+    monkeypatch.setenv("VTO_COMPILE", "0")
+    plain = settings_from_args(parse([command]))
+    assert (plain.memory, plain.compile) == (Memory.FULL, False)  # the environment's
+    flagged = settings_from_args(parse([command, "--memory", "low", "--compile"]))
+    assert (flagged.memory, flagged.compile) == (Memory.LOW, True)  # flags beat it

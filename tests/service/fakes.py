@@ -26,6 +26,8 @@ class FakeEngine:
         self.limits = settings.limits()
         self.step_s = float(os.environ.get("VTO_FAKE_STEP_S", "0"))
         self.loaded: set[str] = set()
+        self.batches: list[int] = []      # the size of each run_batch call
+        self.warmed: list[tuple] = []     # (model, category, garment size) per warm_garment
 
     def load(self, model: str) -> None:
         self.loaded.add(model)
@@ -33,9 +35,13 @@ class FakeEngine:
     def loaded_models(self) -> set[str]:
         return set(self.loaded)
 
+    def check(self, request: TryOnRequest, inputs: TryOnInputs) -> None:
+        """Refusals before any step, in ``run`` and ``run_batch`` alike (subclasses add theirs)."""
+        check_inputs(request, inputs, self.limits)
+
     def run(self, request: TryOnRequest, inputs: TryOnInputs, on_step: Any = None) -> TryOnResult:
         request = request.resolved(self.limits)
-        check_inputs(request, inputs, self.limits)
+        self.check(request, inputs)
         seed = resolve_seed(request.seed)
         steps = request.num_inference_steps or 1
         for step in range(1, steps + 1):
@@ -43,10 +49,50 @@ class FakeEngine:
             self.step(step)
             if on_step is not None:
                 on_step(step, steps)
+        return self._result(request, inputs, seed, steps)
+
+    def _result(self, request: TryOnRequest, inputs: TryOnInputs, seed: int,
+                steps: int) -> TryOnResult:
         images = [Image.new("RGB", inputs.person.size, ((seed + i) % 256, 90, 160))
                   for i in range(request.num_images_per_prompt)]
         return TryOnResult(images=images, seed=seed, model=request.model,
                            timings={"inference": steps * self.step_s})
+
+    def run_batch(self, items: list) -> list:
+        """Every item denoised in lock-step, one ``step`` per batch step; an item whose callback
+        raises (a cancel) or whose step fails leaves the batch, the others go on."""
+        self.batches.append(len(items))
+        outcomes: list = [None] * len(items)
+        active = {}
+        for index, (request, inputs, on_step) in enumerate(items):
+            try:
+                request = request.resolved(self.limits)
+                self.check(request, inputs)
+                active[index] = (request, inputs, on_step, resolve_seed(request.seed),
+                                 request.num_inference_steps or 1)
+            except Exception as exc:  # noqa: BLE001
+                outcomes[index] = exc
+        step = 0
+        while active:
+            step += 1
+            time.sleep(self.step_s)
+            for index, (request, inputs, on_step, seed, steps) in list(active.items()):
+                try:
+                    self.step(step)
+                    if on_step is not None:
+                        on_step(step, steps)
+                except Exception as exc:  # noqa: BLE001
+                    outcomes[index] = exc
+                    del active[index]
+                    continue
+                if step >= steps:
+                    outcomes[index] = self._result(request, inputs, seed, steps)
+                    del active[index]
+        return outcomes
+
+    def warm_garment(self, request: TryOnRequest, garment: Image.Image) -> bool:
+        self.warmed.append((request.model, request.category, garment.size))
+        return True
 
     def step(self, step: int) -> None:
         """What happens inside one denoising step (the fakes below override it)."""
@@ -131,7 +177,7 @@ def tiny(settings: Any) -> Any:
     from vto.core.engine import TryOnEngine
 
     return TryOnEngine(Path(settings.checkpoints), device="cpu", limits=settings.limits(),
-                       keypoint_source=fixed_pose)
+                       keypoint_source=fixed_pose, options=settings.runtime_options())
 
 
 class SlowEngine:
@@ -144,12 +190,19 @@ class SlowEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
 
-    def run(self, request: Any, inputs: Any, on_step: Any = None) -> Any:
+    def _slowed(self, on_step: Any) -> Any:
         def slow(step: int, total: int) -> None:
             time.sleep(self.step_s)
             if on_step is not None:
                 on_step(step, total)
-        return self.engine.run(request, inputs, on_step=slow)
+        return slow
+
+    def run(self, request: Any, inputs: Any, on_step: Any = None) -> Any:
+        return self.engine.run(request, inputs, on_step=self._slowed(on_step))
+
+    def run_batch(self, items: list) -> list:
+        return self.engine.run_batch([(request, inputs, self._slowed(on_step))
+                                      for request, inputs, on_step in items])
 
 
 def slow_real(settings: Any) -> Any:

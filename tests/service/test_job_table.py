@@ -138,6 +138,73 @@ def test_idempotency_key_reserves_once_per_owner(store):
     assert store.get(job.id) is None
 
 
+def batch_params(model="ootd-hd", steps=20, width=768, **kw) -> dict:
+    return {"model": model, "width": width, "height": 1024, "num_inference_steps": steps,
+            "seed": 1, **kw}
+
+
+def queued_with(store: JobTable, *params: dict) -> list[str]:
+    ids = []
+    for p in params:
+        job, _ = store.reserve(owner="", params=p, request_hash="h")
+        store.mark_queued(job.id, {"person": "p"})
+        ids.append(job.id)
+    return ids
+
+
+def test_claim_batch_takes_the_oldest_job_and_only_compatible_ones(store):
+    ids = queued_with(store, batch_params(), batch_params(model="ootd-dc"),
+                      batch_params(seed=7, guidance_scale=3.0), batch_params(steps=30),
+                      batch_params(width=384), batch_params(num_images_per_prompt=4),
+                      batch_params())
+    batch = store.claim_batch("w", 3)
+    assert [j.id for j in batch] == [ids[0], ids[2], ids[5]]  # any seed, guidance, samples
+    assert all(j.status is JobStatus.RUNNING and j.lease_owner == "w" and j.attempts == 1
+               for j in batch)
+    assert [j.id for j in store.claim_batch("w", 3)] == [ids[1]]  # now the oldest: dc alone
+    assert [j.id for j in store.claim_batch("w", 3)] == [ids[3]]
+    assert [j.id for j in store.claim_batch("w", 3)] == [ids[4]]
+    assert [j.id for j in store.claim_batch("w", 3)] == [ids[6]]
+    assert store.claim_batch("w", 3) == []
+
+
+def test_claim_batch_extends_a_job_already_held(store):
+    ids = queued_with(store, batch_params(), batch_params(steps=4), batch_params(),
+                      batch_params())
+    first = store.claim("w")
+    assert first.id == ids[0]
+    more = store.claim_batch("w", 1, compatible_with=first)
+    assert [j.id for j in more] == [ids[2]]
+    assert store.claim_batch("w", 5, compatible_with=first)[0].id == ids[3]
+    assert store.get(ids[1]).status is JobStatus.QUEUED
+
+
+def test_models_without_steps_batch_together(store):
+    ids = queued_with(store, batch_params(model="cp-vton-plus", steps=None),
+                      batch_params(model="cp-vton-plus", steps=None), batch_params())
+    assert [j.id for j in store.claim_batch("w", 4)] == ids[:2]
+
+
+def test_concurrent_batch_claims_never_share_a_job(store):
+    ids = queued_with(store, *[batch_params(steps=10 + i % 2) for i in range(30)])
+    batches: list[list] = []
+
+    def worker(n: int) -> None:
+        while batch := store.claim_batch(f"w{n}", 4):
+            batches.append(batch)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [j.id for batch in batches for j in batch]
+    assert sorted(claimed) == sorted(ids)  # each exactly once
+    assert all(len(b) <= 4 and len({j.params["num_inference_steps"] for j in b}) == 1
+               for b in batches)
+    assert store.counts()["running"] == 30
+
+
 def test_claim_id_is_idempotent_for_redelivered_tasks(store):
     (job_id,) = queued(store)
     assert store.claim_id(job_id, "w1") is not None

@@ -66,3 +66,43 @@ def test_admin_keys_and_read_timeouts_from_the_environment_and_flags(monkeypatch
     assert flags.admin_keys == ["flag-admin-1", "flag-admin-2"]
     with pytest.raises(InvalidInput):
         load_settings(admin_keys=["short"])
+
+
+def test_performance_settings_defaults_and_environment(monkeypatch):
+    from vto.core.models.base import Memory, RuntimeOptions
+
+    s = load_settings()
+    assert (s.max_batch, s.memory, s.compile, s.cache_bytes, s.warm_catalog) == (
+        4, Memory.AUTO, False, None, False)
+    assert s.runtime_options() == RuntimeOptions()
+    monkeypatch.setenv("VTO_MAX_BATCH", "8")
+    monkeypatch.setenv("VTO_MEMORY", "Balanced")
+    monkeypatch.setenv("VTO_COMPILE", "true")
+    monkeypatch.setenv("VTO_CACHE_BYTES", "2GiB")
+    monkeypatch.setenv("VTO_WARM_CATALOG", "1")
+    s = load_settings()
+    assert (s.max_batch, s.memory, s.compile, s.warm_catalog) == (8, Memory.BALANCED, True, True)
+    assert s.runtime_options() == RuntimeOptions(memory=Memory.BALANCED, compile=True,
+                                                 cache_bytes=2 * 2**30)
+    assert load_settings(memory="low").memory is Memory.LOW  # a flag beats the environment
+    # the worker process gets the settings as JSON
+    from vto.service.settings import Settings
+
+    assert Settings(**s.model_dump(mode="json")).runtime_options() == s.runtime_options()
+
+
+@pytest.mark.parametrize("text, expected", [("0", 0), ("1024", 1024), ("512MiB", 512 * 2**20),
+                                            ("500MB", 500_000_000), ("1.5 GiB", 3 * 2**29),
+                                            ("2g", 2 * 2**30)])
+def test_cache_sizes(text, expected):
+    assert load_settings(cache_bytes=text).cache_bytes == expected
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_batch": 0}, "max_batch"), ({"memory": "huge"}, "'auto', 'full', 'balanced' or 'low'"),
+    ({"cache_bytes": "lots"}, "not a byte size"), ({"cache_bytes": "2 parsecs"}, "byte size"),
+    ({"cache_bytes": -1}, "cache_bytes"), ({"compile": "maybe"}, "compile")])
+def test_invalid_performance_settings_are_one_line(overrides, message):
+    with pytest.raises(InvalidInput, match=message) as caught:
+        load_settings(**overrides)
+    assert "\n" not in str(caught.value)

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from tests.service.fakes import FakeEngine
-from vto.core.engine import MaskPreview, TryOnResult
+from vto.core.engine import MaskPreview
 from vto.core.request import TryOnInputs, TryOnRequest
 from vto.errors import NoPersonFound
 
@@ -30,10 +30,10 @@ def _nobody() -> NoPersonFound:
 
 
 class WebEngine(FakeEngine):
-    def run(self, request: TryOnRequest, inputs: TryOnInputs, on_step: Any = None) -> TryOnResult:
+    def check(self, request: TryOnRequest, inputs: TryOnInputs) -> None:
         if inputs.mask is None and _blank(inputs.person):
             raise _nobody()
-        return super().run(request, inputs, on_step)
+        super().check(request, inputs)
 
     def automatic_mask(self, request: TryOnRequest, inputs: TryOnInputs) -> MaskPreview:
         if _blank(inputs.person):

@@ -14,6 +14,7 @@ from vto.core.types import Category, Framing
 from vto.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from vto.core.models.base import RuntimeOptions
     from vto.core.request import TryOnRequest
 
 CHECKPOINTS_ENV = ("VTO_CHECKPOINTS", "CHECKPOINT_PATH")  # the seed deployment's name too
@@ -27,6 +28,29 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
                         help="cpu, cuda or cuda:N (default: cuda if available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                         help="model precision (default: float16 on CUDA, float32 on CPU)")
+
+
+MEMORY_MODES = ("auto", "full", "balanced", "low")
+
+
+def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    """--memory and --compile (vto.core.models.base.RuntimeOptions; None: the environment's
+    VTO_MEMORY / VTO_COMPILE for serve and worker, else auto / off). Neither changes an image
+    beyond 1/255."""
+    parser.add_argument("--memory", default=None, choices=MEMORY_MODES,
+                        help="what stays on the accelerator: full (everything), balanced (the "
+                             "encoders wait in host memory between uses), low (balanced plus "
+                             "UNet offload and a tiled VAE: 8 GB cards), auto (picked from free "
+                             "device memory; default). CPU runs every mode like full")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile the try-on UNet (slow first run, faster after; "
+                             "serve and worker warm it up before reporting ready)")
+
+
+def runtime_options_from_args(args: argparse.Namespace) -> "RuntimeOptions":
+    from vto.core.models.base import Memory, RuntimeOptions
+
+    return RuntimeOptions(memory=Memory(args.memory or "auto"), compile=bool(args.compile))
 
 
 def add_request_flags(parser: argparse.ArgumentParser, *, diffusion: bool = True) -> None:

@@ -43,6 +43,9 @@ def add_service_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", help="working size WIDTHxHEIGHT (default 768x1024)")
     parser.add_argument("--steps", type=int, help="default denoising steps (default: each "
                                                   "model's own)")
+    from vto.cli.common import add_runtime_flags
+
+    add_runtime_flags(parser)  # --memory, --compile (env VTO_MEMORY, VTO_COMPILE)
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
@@ -50,7 +53,8 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         checkpoints=args.checkpoints, device=args.device, data_dir=args.data_dir,
         catalog=args.catalog, storage=args.storage, s3_bucket=args.s3_bucket,
         s3_endpoint_url=args.s3_endpoint_url, queue=args.queue, broker_url=args.broker_url,
-        database_url=args.database_url, default_steps=args.steps, **extra)
+        database_url=args.database_url, default_steps=args.steps, memory=args.memory,
+        compile=args.compile, **extra)
     if args.size:
         from vto.core.request import parse_size
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vto.cli.common import add_model_flags, add_request_flags
+from vto.cli.common import add_model_flags, add_request_flags, add_runtime_flags
 from vto.cli.outputs import expand_arg
 
 if TYPE_CHECKING:
@@ -54,13 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "DIR/mask-working.png, DIR/masked-working.png (what the model saw, at "
                         "the working size)")
     add_model_flags(p)
+    add_runtime_flags(p)
     p.add_argument("--out", required=True, metavar="DIR", type=expand_arg,
                    help="output directory")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vto.cli.common import StepProgress, checkpoint_root, load_keypoints, request_from_args
+    from vto.cli.common import (StepProgress, checkpoint_root, load_keypoints, request_from_args,
+                                runtime_options_from_args)
     from vto.cli.hints import own_mask_flag
     from vto.cli.loading import Loading
     from vto.cli.outputs import check_output_dir, save_image
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         densepose=(open_image(args.densepose, name=f"--densepose {args.densepose}")
                    if args.densepose else None),
         keypoints=load_keypoints(args.keypoints) if args.keypoints else None)
-    engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype)
+    engine = TryOnEngine(checkpoint_root(args.checkpoints), device=args.device, dtype=args.dtype,
+                         options=runtime_options_from_args(args))
     request = engine.validate(request, inputs)  # before loading anything
     if request.spec.missing_files(engine.root):
         engine.load(request.model)               # raises CheckpointError naming the files

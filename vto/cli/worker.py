@@ -1,4 +1,5 @@
-"""`vto worker`: a Celery worker process that owns one device and runs one job at a time.
+"""`vto worker`: a Celery worker process that owns one device and runs one task at a time (a
+task's job and up to VTO_MAX_BATCH - 1 compatible jobs queued behind it, as one batch).
 
 Start one per GPU (``CUDA_VISIBLE_DEVICES=N vto worker …``) next to ``vto serve --queue celery``;
 both must share the job database (``--database-url postgresql://…``) and the storage (S3, or a
@@ -38,7 +39,8 @@ def build_worker(settings):  # noqa: ANN001, ANN201 - small factory shared with 
     parts = worker_parts(settings)
     engine = build_engine(settings)
     runner = JobRunner(table=parts.table, storage=parts.storage, engine=engine,
-                       name=worker_name("celery"), lease_s=settings.lease_s, outbox=parts.outbox)
+                       name=worker_name("celery"), lease_s=settings.lease_s, outbox=parts.outbox,
+                       max_batch=settings.max_batch)
 
     def engine_call(method, payload):  # noqa: ANN001, ANN202
         try:
@@ -55,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     app, _runner, engine = build_worker(settings)
     for model in settings.preload_models:
         engine.load(model)
+    from vto.service.worker.warm import needs_warming, warm
+
+    if needs_warming(settings):  # VTO_COMPILE / VTO_WARM_CATALOG: before taking any task
+        try:
+            warm(engine, settings, lambda detail: log.info("%s", detail))
+        except Exception:  # noqa: BLE001 - warming is an optimisation, never a blocker
+            log.exception("warm-up failed; serving without it")
     app.worker_main(["worker", "--pool=solo", "--concurrency=1", "-Q", settings.celery_queue,
                      "--loglevel=INFO", "--without-gossip", "--without-mingle"])
     return 0

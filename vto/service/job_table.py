@@ -23,6 +23,20 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Request fields that must be equal for jobs to share a denoising batch (any garments, seeds,
+#: guidance, sample counts and framings may share one).
+BATCH_FIELDS = ("model", "width", "height", "num_inference_steps")
+
+
+def _param_equals(name: str, value: Any) -> Any:
+    """``params[name] == value`` in SQL (JSON null and a missing key both match None)."""
+    field = jobs.c.params[name]
+    if value is None:
+        return field.as_string().is_(None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return field.as_string() == str(value)
+    return field.as_float() == float(value)
+
 
 def _guarded(method: F) -> F:
     @functools.wraps(method)
@@ -226,6 +240,47 @@ class JobTable:
     def claim_id(self, job_id: str, worker: str) -> Job | None:
         """Take one given job if it is queued (Celery tasks name their job)."""
         return self._claim_where(worker, jobs.c.id == job_id)
+
+    @_guarded
+    def claim_batch(self, worker: str, limit: int, *,
+                    compatible_with: Job | None = None) -> list[Job]:
+        """Take up to ``limit`` queued jobs that may denoise as one batch, oldest first: the
+        oldest queued job (or ``compatible_with``, a job this worker already holds, which is
+        not counted again) and the next ones with the same :data:`BATCH_FIELDS` (model,
+        working size, step count). One serialised transaction (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED``), so no job is ever claimed twice."""
+        if limit < 1:
+            return []
+        queued = jobs.c.status == JobStatus.QUEUED.value
+        with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
+            template = compatible_with.params if compatible_with is not None else None
+            if template is None:
+                oldest = select(jobs.c.params).where(queued).order_by(jobs.c.created_at).limit(1)
+                if self.is_postgres:
+                    oldest = oldest.with_for_update(skip_locked=True)
+                row = conn.execute(oldest).first()
+                if row is None:
+                    return []
+                template = row[0]
+            same = [_param_equals(name, template.get(name)) for name in BATCH_FIELDS]
+            candidates = (select(jobs.c.id).where(queued, *same)
+                          .order_by(jobs.c.created_at, jobs.c.id).limit(limit))
+            if self.is_postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = [r[0] for r in conn.execute(candidates)]
+            if not ids:
+                return []
+            now = time.time()
+            rows = conn.execute(
+                update(jobs).where(jobs.c.id.in_(ids), queued)
+                .values(status=JobStatus.RUNNING.value, lease_owner=worker,
+                        lease_until=now + self.lease_s, heartbeat_at=now,
+                        attempts=jobs.c.attempts + 1, progress_step=0,
+                        started_at=func.coalesce(jobs.c.started_at, now),
+                        version=jobs.c.version + 1)
+                .returning(*jobs.c)).all()
+        claimed = [Job.from_row(row) for row in rows]
+        return sorted(claimed, key=lambda job: (job.created_at, job.id))
 
     @_guarded
     def queued(self, limit: int) -> list[Job]:

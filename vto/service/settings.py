@@ -7,19 +7,22 @@ override the environment. The seed deployment's variables keep working as aliase
 
 Lists (``api_keys``, ``admin_keys``, ``cors_origins``, ``preload_models``) accept a comma-separated string or
 a JSON list. Relative paths are resolved once, at validation, so nothing later depends on the
-working directory.
+working directory. Byte sizes (``cache_bytes``) accept a number or a size such as ``2GiB`` or
+``500MB``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vto.core.models.base import Memory, RuntimeOptions
 from vto.core.models.registry import get_spec
 from vto.core.request import CORE_LIMITS, Limits, TryOnRequest
 from vto.core.types import Framing
@@ -65,6 +68,13 @@ class Settings(BaseSettings):
     max_guidance: float | None = Field(None, gt=0)
     # "module:callable(settings)" building the worker's engine (tests plug in fakes)
     engine_factory: str = "vto.service.worker.engines:real_engine"
+
+    # --- performance (vto.core.models.base.RuntimeOptions; none changes an image beyond 1/255)
+    max_batch: int = Field(4, ge=1, le=64)     # compatible queued jobs denoised as one batch
+    memory: Memory = Memory.AUTO               # auto | full | balanced | low
+    compile: bool = False                      # torch.compile the try-on UNet, warmed before ready
+    cache_bytes: int | None = Field(None, ge=0)  # garment/person cache; None: sized to the device
+    warm_catalog: bool = False                 # warm the catalog's garments before ready
 
     # --- data
     data_dir: Path = Path("vto-data")
@@ -127,6 +137,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("cache_bytes", mode="before")
+    @classmethod
+    def _byte_size(cls, value: object) -> object:
+        return parse_bytes(value) if isinstance(value, str) else value
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("preload_models")
     @classmethod
     def _check_models(cls, value: list[str]) -> list[str]:
@@ -175,6 +195,11 @@ class Settings(BaseSettings):
         if self.rate_limit_storage is None:
             self.rate_limit_storage = self.broker_url if self.queue == "celery" else "memory://"
         return self
+
+    def runtime_options(self) -> RuntimeOptions:
+        """What the engine is built with (memory mode, compile, the cache bound)."""
+        return RuntimeOptions(memory=self.memory, compile=self.compile,
+                              cache_bytes=self.cache_bytes)
 
     def limits(self) -> Limits:
         """vto's limits narrowed by this deployment (InvalidInput if a setting would widen)."""
@@ -230,6 +255,21 @@ class Settings(BaseSettings):
         """Seconds a client should wait before retrying when the queue is full."""
         per_job = average_job_s or self.expected_job_s
         return max(1, math.ceil(queued * per_job))
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3, "t": 1024**4,
+          "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_bytes(text: str) -> int:
+    """'2GiB' -> 2147483648, '500MB' -> 500000000, '0' -> 0 (K/M/G alone are binary)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"{text!r} is not a byte size; use a number of bytes or e.g. 512MiB, "
+                         "2GiB, 500MB (0 disables the cache)")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -141,3 +141,31 @@ def test_ready_waits_for_the_models(tmp_path, tiny_checkpoint, monkeypatch):
             assert c.get("/health").json()["models_loaded"] is True
     finally:
         running.stop()
+
+
+def test_queued_compatible_jobs_run_as_one_batch_and_a_cancel_leaves_it(tmp_path,
+                                                                        tiny_checkpoint,
+                                                                        monkeypatch):
+    """Jobs queued behind a running one are claimed together (one claim: one start time) and
+    run as one batch; the one cancelled mid-batch ends canceled at once, the others succeed."""
+    monkeypatch.setenv("VTO_FAKE_STEP_S", "0.05")
+    running = start_server(make_settings(tmp_path, tiny_checkpoint, max_batch=4))
+    try:
+        running.wait_ready()
+        with running.client() as c:
+            first = c.post("/v1/tryon", files=tryon_files(), data={"n_steps": "40"}).json()["id"]
+            wait_for(c, first, statuses=("running",))
+            batch = [c.post("/v1/tryon", files=tryon_files(), data={"n_steps": "40"}).json()["id"]
+                     for _ in range(3)]
+            for job_id in batch:
+                wait_for(c, job_id, statuses=("running",), timeout_s=30)
+            assert c.post(f"/v1/jobs/{batch[1]}/cancel").status_code == 202
+            done = [wait_for(c, job_id, timeout_s=30) for job_id in batch]
+        assert [job["status"] for job in done] == ["succeeded", "canceled", "succeeded"]
+        rows = [running.services.table.get(job_id) for job_id in (first, *batch)]
+        assert len({row.started_at for row in rows[1:]}) == 1  # claimed in one statement
+        assert rows[0].started_at != rows[1].started_at
+        assert rows[2].finished_at < min(rows[1].finished_at, rows[3].finished_at)
+        assert rows[2].progress_step < 40 and rows[1].progress_step == 40
+    finally:
+        running.stop()

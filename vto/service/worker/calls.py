@@ -1,5 +1,5 @@
-"""The engine's synchronous services besides jobs: zero-shot garment classification and the
-automatic mask preview. They run where the engine lives (the worker process, or a Celery
+"""The engine's synchronous services besides jobs: zero-shot garment classification, the
+automatic mask preview and garment warming (cache a garment's work ahead of its first job). They run where the engine lives (the worker process, or a Celery
 worker) and take and return JSON-safe payloads (images as base64 PNG)."""
 
 from __future__ import annotations
@@ -35,4 +35,9 @@ def handle(engine: Any, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         preview = engine.automatic_mask(request, TryOnInputs(person=from_b64(payload["person"],
                                                                              "RGB")))
         return {"mask": b64_png(preview.mask), "masked": b64_png(preview.masked)}
+    if method == "warm":
+        warm = getattr(engine, "warm_garment", None)
+        warmed = warm is not None and bool(warm(TryOnRequest(**payload["request"]),
+                                                from_b64(payload["garment"], "RGB")))
+        return {"warmed": warmed}
     raise InvalidInput(f"unknown engine call {method!r}")

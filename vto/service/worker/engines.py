@@ -18,4 +18,5 @@ def real_engine(settings: Settings) -> Any:
         raise CheckpointError("no checkpoint directory configured (VTO_CHECKPOINTS or "
                               "--checkpoints)")
     return TryOnEngine(Path(settings.checkpoints).expanduser(), device=settings.device,
-                       dtype=settings.dtype, limits=settings.limits())
+                       dtype=settings.dtype, limits=settings.limits(),
+                       options=settings.runtime_options())

@@ -5,7 +5,9 @@ reads its messages (vto.service.worker.messages) in a monitor thread — progres
 changes go to the broadcaster, call results to their waiters — and restarts it when it dies:
 the dead child's leases end at once, so its job is re-queued (or failed as worker-lost after
 ``max_attempts``) and runs again in the new child. ``child_main`` (worker side) loads the
-models, then claims and runs jobs with :class:`JobRunner`, serving the pipe while idle and
+models (and warms them up when VTO_COMPILE / VTO_WARM_CATALOG ask: vto.service.worker.warm),
+then claims and runs jobs — up to VTO_MAX_BATCH compatible ones at once — with
+:class:`JobRunner`, serving the pipe while idle and
 between denoising steps (cancel at the next step; classification and mask previews wait at
 most one step).
 """
@@ -59,7 +61,7 @@ class WorkerProcess:
         self.detail = ""
         self.models: tuple[str, ...] = ()
         self.restarts = 0
-        self.running_job: str | None = None
+        self.running_jobs: dict[str, None] = {}  # the running batch, oldest first
         self.gpu_memory: dict[int, tuple[int, int]] = {}  # as the child last reported
         self._process: Any = None
         self._conn: Connection | None = None
@@ -89,6 +91,12 @@ class WorkerProcess:
     @property
     def ready(self) -> bool:
         return self.state == "ready"
+
+    @property
+    def running_job(self) -> str | None:
+        """A job the worker is running (the oldest of its batch), None when idle."""
+        running = list(self.running_jobs)  # one atomic copy (the monitor thread changes it)
+        return running[0] if running else None
 
     @property
     def pid(self) -> int | None:
@@ -170,7 +178,10 @@ class WorkerProcess:
         elif isinstance(message, JobChanged):
             job = self.table.get(message.job_id)
             if job is not None:
-                self.running_job = job.id if job.status.value == "running" else None
+                if job.status.value == "running":
+                    self.running_jobs[job.id] = None
+                else:
+                    self.running_jobs.pop(job.id, None)
             self.broadcaster.publish(JobEvent(message.job_id, "changed", job))
         elif isinstance(message, CallResult):
             future = self._calls.get(message.call_id)
@@ -205,7 +216,7 @@ class WorkerProcess:
                 self.broadcaster.publish(JobEvent(job_id, "changed"))
         except VtoError:
             log.warning("could not release the dead worker's jobs now; recovery will")
-        self.running_job = None
+        self.running_jobs.clear()
         if self._stopping.wait(delay_s):
             return
         self.restarts += 1
@@ -246,7 +257,8 @@ class _Child:
 
         self.runner = JobRunner(table=parts.table, storage=parts.storage, engine=self.engine,
                                 name=self.name, lease_s=self.settings.lease_s, notify=self.send,
-                                outbox=parts.outbox, between_steps=self.serve)
+                                outbox=parts.outbox, between_steps=self.serve,
+                                max_batch=self.settings.max_batch)
         next_load = 0.0
         while not self.stopping:
             if not self.ready and time.monotonic() >= next_load:
@@ -281,6 +293,14 @@ class _Child:
             log.exception("could not load models")
             self.send(Status("failed", str(exc) or type(exc).__name__))
             return
+        from vto.service.worker.warm import needs_warming, warm
+
+        if needs_warming(self.settings):  # compile / catalog warm-up: before /ready says yes
+            try:
+                warm(self.engine, self.settings,
+                     lambda detail: self.send(Status("loading", detail)))
+            except Exception:  # noqa: BLE001 - warming is an optimisation, never a blocker
+                log.exception("warm-up failed; serving without it")
         self.ready = True
         self.send(Status("ready", models=tuple(self.settings.preload_models)))
         self.report_memory()

@@ -1,6 +1,11 @@
 """Running jobs: claim → read inputs → ``engine.run`` → store outputs → finish.
 
-The same code runs inside the embedded worker process and as the Celery task body. The step
+The same code runs inside the embedded worker process and as the Celery task body. With
+``max_batch`` > 1 the embedded worker claims up to that many compatible queued jobs at once
+(same model, working size and step count: ``JobTable.claim_batch``) and runs them with
+``engine.run_batch``; progress, cancel and failure stay per job (a job cancelled mid-batch is
+finished as canceled at that step, and the others go on). A Celery task claims its own job
+and the compatible ones queued behind it (their tasks then find nothing to do). The step
 callback reports progress at every step through ``notify`` (the API's broadcaster, via the
 pipe) but writes it — with the lease heartbeat and the cancel check — to the job table at most
 every ``PROGRESS_INTERVAL_S``: a slow database never stalls the device loop. A lease ticker
@@ -44,7 +49,8 @@ class JobRunner:
 
     def __init__(self, *, table: JobTable, storage: Storage, engine: Any, name: str,
                  lease_s: float, notify: Callable[[object], None] = lambda message: None,
-                 outbox: Any = None, between_steps: Callable[[], None] = lambda: None) -> None:
+                 outbox: Any = None, between_steps: Callable[[], None] = lambda: None,
+                 max_batch: int = 1) -> None:
         self.table = table
         self.storage = storage
         self.engine = engine
@@ -53,13 +59,25 @@ class JobRunner:
         self.notify = notify
         self.outbox = outbox              # durable webhook deliveries (None: no webhooks)
         self.between_steps = between_steps
+        self.max_batch = max(1, int(max_batch))
         self.canceled: set[str] = set()   # cancel requests that arrived over the pipe
         self.running_job: str | None = None
+        self.running_jobs: list[str] = []  # every job of the running batch
+        self._ended: set[str] = set()      # jobs of the batch already finished (left early)
 
     # --- entry points -------------------------------------------------------------------------
     def run_next(self) -> bool:
         """Recover expired leases, claim the oldest queued job and run it; False if none."""
         self.table.recover()
+        if self.max_batch > 1 and callable(getattr(self.engine, "run_batch", None)):
+            batch = self.table.claim_batch(self.name, self.max_batch)
+            if not batch:
+                return False
+            if len(batch) == 1:
+                self.execute(batch[0])
+            else:
+                self.execute_batch(batch)
+            return True
         job = self.table.claim(self.name)
         if job is None:
             return False
@@ -73,32 +91,99 @@ class JobRunner:
         if job is None:
             log.info("job %s: not queued any more, nothing to do", job_id)
             return
+        if self.max_batch > 1 and callable(getattr(self.engine, "run_batch", None)):
+            # compatible jobs queued behind it join; their own tasks then find nothing to do
+            more = self.table.claim_batch(self.name, self.max_batch - 1, compatible_with=job)
+            if more:
+                self.execute_batch([job, *more])
+                return
         self.execute(job)
 
     # --- one job ------------------------------------------------------------------------------
     def execute(self, job: Job) -> None:
         """Run a claimed job to a terminal state (unless the lease is lost)."""
-        self.running_job = job.id
+        self.running_job, self.running_jobs = job.id, [job.id]
         self._changed(job, "job.started")
-        ticker = _LeaseTicker(self.table, job.id, self.name, self.lease_s / 3)
+        ticker = _LeaseTicker(self.table, [job.id], self.name, self.lease_s / 3)
         started = time.monotonic()
-        status, error, outputs, result = JobStatus.FAILED, None, None, None
+        outcome: Any
         try:
             request = request_of(job)
             inputs = self._inputs(job)
             total = int(request.num_inference_steps or 1)
             self.table.heartbeat(job.id, self.name, step=0, total=total)
             ticker.start()
-            run = self.engine.run(request, inputs, on_step=self._on_step(job.id))
-            outputs = self._store(job.id, run.images)
-            result = {"seed": int(run.seed), "model": run.model,
+            outcome = self.engine.run(request, inputs, on_step=self._on_step(job.id))
+        except Exception as exc:  # noqa: BLE001 - concluded below, whatever it was
+            outcome = exc
+        finally:
+            ticker.stop()
+        self._conclude(job, outcome, started)
+        self.running_job, self.running_jobs = None, []
+
+    def execute_batch(self, batch: list[Job]) -> None:
+        """Run claimed compatible jobs as one ``engine.run_batch``; each ends on its own."""
+        self.running_job, self.running_jobs = batch[0].id, [job.id for job in batch]
+        self._ended = set()
+        started = time.monotonic()
+        for job in batch:
+            self._changed(job, "job.started")
+        members: list[Job] = []
+        items: list[tuple[TryOnRequest, TryOnInputs, Callable[[int, int], None]]] = []
+        for job in batch:  # a job whose inputs are gone fails alone, before the batch
+            try:
+                request = request_of(job)
+                inputs = self._inputs(job)
+                self.table.heartbeat(job.id, self.name, step=0,
+                                     total=int(request.num_inference_steps or 1))
+            except Exception as exc:  # noqa: BLE001
+                self._conclude(job, exc, started)
+                continue
+            members.append(job)
+            items.append((request, inputs, self._on_step(job.id, leave=self._leave(job,
+                                                                                  started))))
+        ticker = _LeaseTicker(self.table, [job.id for job in members], self.name,
+                              self.lease_s / 3, skip=self._ended)
+        outcomes: list[Any]
+        try:
+            ticker.start()
+            if members:
+                outcomes = list(self.engine.run_batch(items))
+                if len(outcomes) != len(members):
+                    raise InternalError("the engine returned a result per job of another batch")
+        except Exception as exc:  # noqa: BLE001 - the batch call itself failed: every job did
+            outcomes = [exc] * len(members)
+        finally:
+            ticker.stop()
+        for job, outcome in zip(members, outcomes):
+            if job.id not in self._ended:
+                self._conclude(job, outcome, started)
+        self.running_job, self.running_jobs, self._ended = None, [], set()
+
+    def _leave(self, job: Job, started: float) -> Callable[[], None]:
+        """Called when a job's cancel takes it out of a running batch: finished now, so its
+        client sees it canceled at this step, not when the batch ends."""
+        def leave() -> None:
+            if job.id not in self._ended:
+                self._ended.add(job.id)
+                self._conclude(job, Cancelled("canceled by request"), started)
+        return leave
+
+    def _conclude(self, job: Job, outcome: Any, started: float) -> None:
+        """Finish ``job`` from its outcome: a TryOnResult, or the exception that ended it."""
+        status, error, outputs, result = JobStatus.FAILED, None, None, None
+        try:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            outputs = self._store(job.id, outcome.images)
+            result = {"seed": int(outcome.seed), "model": outcome.model,
                       "inference_seconds": round(time.monotonic() - started, 3),
-                      "timings": {k: round(float(v), 4) for k, v in (run.timings or {}).items()}}
+                      "timings": {k: round(float(v), 4)
+                                  for k, v in (outcome.timings or {}).items()}}
             status = JobStatus.SUCCEEDED
         except LeaseLost:
             log.warning("job %s: lease lost; leaving it to its new owner", job.id)
-            ticker.stop()
-            self.running_job = None
+            self.canceled.discard(job.id)
             return
         except Cancelled:
             status, error = JobStatus.CANCELED, Cancelled("canceled while running").to_problem()
@@ -108,17 +193,16 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - the job must end, whatever the engine did
             error = self._unexpected(job, exc)
         finally:
-            ticker.stop()
             self.canceled.discard(job.id)
         finished = self.table.finish(job.id, self.name, status, outputs=outputs, error=error,
                                      result=result)
-        self.running_job = None
         if finished is None:
             log.warning("job %s: lease lost before finishing; result dropped", job.id)
             return
         self._changed(finished, "job.completed")
 
-    def _on_step(self, job_id: str) -> Callable[[int, int], None]:
+    def _on_step(self, job_id: str,
+                 leave: Callable[[], None] | None = None) -> Callable[[int, int], None]:
         last_write = [time.monotonic()]
 
         def on_step(step: int, total: int) -> None:
@@ -130,6 +214,8 @@ class JobRunner:
                 if self.table.heartbeat(job_id, self.name, step=step, total=total):
                     self.canceled.add(job_id)
             if job_id in self.canceled:
+                if leave is not None:
+                    leave()
                 raise Cancelled("canceled by request")
         return on_step
 
@@ -190,10 +276,14 @@ def _free_device_memory() -> None:
 
 
 class _LeaseTicker:
-    """Extends a job's lease every ``interval_s`` while the engine works between steps."""
+    """Extends the leases of the running jobs every ``interval_s`` while the engine works
+    between steps (a job in ``skip``, or whose lease was lost, is left alone from then on)."""
 
-    def __init__(self, table: JobTable, job_id: str, worker: str, interval_s: float) -> None:
-        self._args = (table, job_id, worker)
+    def __init__(self, table: JobTable, job_ids: list[str], worker: str, interval_s: float,
+                 skip: set[str] | None = None) -> None:
+        self._table, self._worker = table, worker
+        self._job_ids = list(job_ids)
+        self._skip = skip if skip is not None else set()
         self._interval_s = max(0.05, interval_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vto-lease", daemon=True)
@@ -207,11 +297,14 @@ class _LeaseTicker:
             self._thread.join(5.0)
 
     def _run(self) -> None:
-        table, job_id, worker = self._args
-        while not self._stop.wait(self._interval_s):
-            try:
-                table.heartbeat(job_id, worker)
-            except LeaseLost:
-                return
-            except Exception:  # noqa: BLE001 - the next tick retries
-                log.exception("job %s: heartbeat failed", job_id)
+        while self._job_ids and not self._stop.wait(self._interval_s):
+            for job_id in list(self._job_ids):
+                if job_id in self._skip:
+                    self._job_ids.remove(job_id)
+                    continue
+                try:
+                    self._table.heartbeat(job_id, self._worker)
+                except LeaseLost:
+                    self._job_ids.remove(job_id)
+                except Exception:  # noqa: BLE001 - the next tick retries
+                    log.exception("job %s: heartbeat failed", job_id)
