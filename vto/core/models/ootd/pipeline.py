@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ class OOTDPipeline:
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self.cache = cache
         self._original = False
+        self.garment_lock = threading.Lock()  # garment passes write the fusion's shared dict
         self.fusion: Fusion = install(unet_garm, unet_vton)
         self._denoiser = unet_vton
         self.options = options or RuntimeOptions(memory=Memory.FULL)
