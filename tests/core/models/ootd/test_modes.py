@@ -104,3 +104,18 @@ def test_compile_flag_compiles_the_try_on_unet(tiny_checkpoint, small_inputs, mo
     assert calls and len(pipe.cache) == 0  # warm-up ran the model and stored nothing
     plain = OOTDPipeline.from_checkpoints(tiny_checkpoint, ModelType.HD, "cpu")
     assert max_pixel_diff(run(pipe, small_inputs).images, run(plain, small_inputs).images) <= 1
+
+
+@pytest.mark.parametrize("free, expected", [(7 * 2**30, Memory.FULL), (4 * 2**30, Memory.BALANCED),
+                                            (2**30, Memory.LOW)])
+def test_auto_picks_the_mode_from_free_device_memory(monkeypatch, free, expected):
+    from types import SimpleNamespace
+
+    encoder = torch.nn.Linear(2, 2)
+    fake = SimpleNamespace(device=torch.device("cuda"), image_encoder=encoder, text_encoder=encoder,
+                           vae=SimpleNamespace(encoder=encoder, quant_conv=None))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 8 * 2**30))
+    assert memory.resolve_memory(fake, Memory.AUTO) is expected
+    assert memory.resolve_memory(fake, Memory.LOW) is Memory.LOW  # explicit modes stand
+    fake.device = torch.device("cpu")
+    assert memory.resolve_memory(fake, Memory.LOW) is Memory.FULL  # nothing to offload to

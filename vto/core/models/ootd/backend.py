@@ -49,6 +49,13 @@ class OOTDBackend:
         call = self._call(inputs, params, on_step)
         return self.pipeline(**{name: getattr(call, name) for name in CALL_FIELDS}).images
 
+    def warm_up(self, size: tuple[int, int], num_steps: int = 1, num_samples: int = 1,
+                guidance_scale: float = 2.0) -> None:
+        """Before serving: one synthetic try-on (kernels loaded; the compiled graph for this
+        batch shape built when compile is on). Caches untouched."""
+        self.pipeline.warm_up(tuple(size), num_steps=num_steps, num_samples=num_samples,
+                              image_scale=guidance_scale)
+
     def batch_key(self, params: RunParams) -> Hashable | None:
         """Same model type (this backend), working size and step count share a batch."""
         return ("ootd", self.variant.value, tuple(params.size), int(params.num_inference_steps))
