@@ -85,8 +85,8 @@ def test_cancelled_request_leaves_the_batch_cleanly(cached_pipe, mixed, alone):
 def test_failures_stay_per_request_and_sizes_batch_apart(cached_pipe, small_inputs, mixed, alone):
     bad = dict(mixed[0], seed=-5)
     smaller = {k: v.resize((64, 96)) if hasattr(v, "resize") else v for k, v in mixed[2].items()}
-    results = cached_pipe.run_batch([bad, mixed[2], smaller])
-    assert isinstance(results[0], InvalidInput)
+    results = cached_pipe.run_batch([bad, mixed[2], smaller, dict(mixed[0], colour="red")])
+    assert isinstance(results[0], InvalidInput) and isinstance(results[3], TypeError)
     assert max_pixel_diff(results[1].images, alone[2].images) <= 1
     assert results[2].images[0].size == (64, 96)
 

@@ -231,11 +231,16 @@ def run_batch(pipe: "OOTDPipeline", calls: Sequence["TryOnCall | Mapping"], *,
     """One result per call, in order: its TryOnOutput or the exception that ended it. Calls of
     different working size or step count run as separate batches."""
     pipe.fusion.check()
-    calls = [TryOnCall.of(c) for c in calls]
     results: list = [None] * len(calls)
     groups: dict[tuple, list[tuple[int, TryOnCall]]] = {}
     for index, call in enumerate(calls):
-        groups.setdefault((call.person.size, int(call.num_steps)), []).append((index, call))
+        try:
+            call = TryOnCall.of(call)
+            key = (call.person.size, int(call.num_steps))
+        except Exception as exc:  # noqa: BLE001 - a malformed call fails alone
+            results[index] = exc
+            continue
+        groups.setdefault(key, []).append((index, call))
     for indexed in groups.values():
         _run_group(pipe, indexed, original, results)
     return results
