@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.core.models.ootd.helpers import Counter, max_pixel_diff
 from tests.service.fakes import fixed_pose
-from vto.core.cache import DEFAULT_CACHE_BYTES
-from vto.core.engine import TryOnEngine, TryOnResult, default_cache_bytes
+from vto.core.cache import DEFAULT_CACHE_BYTES, default_cache_bytes
+from vto.core.engine import TryOnEngine, TryOnResult
 from vto.core.models.base import Memory, RuntimeOptions
 from vto.core.person_cache import PREFIX
 from vto.core.request import TryOnInputs, TryOnRequest
@@ -68,7 +69,7 @@ def test_a_second_garment_on_the_same_photo_skips_pose_and_parsing(tiny_checkpoi
     engine.run(ootd(), TryOnInputs(person=person.transpose(Image.FLIP_LEFT_RIGHT),
                                    garment=first))
     assert parse.calls == 3
-    assert engine.parts.cache.stats().hits == 1
+    assert engine.parts.cache.stats().hits >= 1  # (the OOTD latents share the cache)
 
 
 def test_a_cached_person_gives_the_same_images_as_a_fresh_engine(tiny_checkpoint, photos):
@@ -208,22 +209,34 @@ def test_a_failing_batch_call_fails_each_member(tiny_checkpoint, photos):
     assert all(isinstance(r, MemoryError) for r in results)
 
 
-def test_warm_garment_calls_the_backends_warm_with_the_requests_params(tiny_checkpoint, photos):
-    _, (garment, _) = photos
-    engine = TryOnEngine(tiny_checkpoint.root, device="cpu")
-    backend = engine.backend("ootd-hd")
-    if hasattr(type(backend), "warm"):
-        pytest.skip("the OOTD backend warms for real (its own tests count the passes)")
-    assert engine.warm_garment(ootd(), garment) is False  # nothing to warm: a no-op
-    seen = []
-    backend.warm = lambda image, params: seen.append((image.size, params))
-    try:
-        assert engine.warm_garment(ootd(width=96, height=128), garment) is True
-    finally:
-        del backend.warm
-    ((size, params),) = seen
-    assert size == garment.size and params.size == (96, 128)
-    assert params.num_inference_steps == 1
+def test_a_warmed_catalog_garment_costs_no_garment_pass_and_changes_no_pixel(tiny_checkpoint,
+                                                                              photos):
+    person, (garment, _) = photos
+    engine, _, _ = counting_engine(tiny_checkpoint.root)
+    pipe = engine.backend("ootd-hd").pipeline
+    assert engine.warm_garment(ootd(guidance_scale=2.0), garment) is True
+    with Counter(garment_unet=pipe.unet_garm, clip=pipe.image_encoder) as passes:
+        warm = engine.run(ootd(guidance_scale=2.0), TryOnInputs(person=person, garment=garment))
+    assert passes.counts == {"garment_unet": 0, "clip": 0}
+    cold, _, _ = counting_engine(tiny_checkpoint.root, options=RuntimeOptions(cache_bytes=0))
+    with Counter(garment_unet=cold.backend("ootd-hd").pipeline.unet_garm) as passes:
+        fresh = cold.run(ootd(guidance_scale=2.0), TryOnInputs(person=person, garment=garment))
+    assert passes.counts == {"garment_unet": 1}
+    assert max_pixel_diff(warm.images, fresh.images) <= 1
+
+
+def test_the_engine_batches_ootd_requests_for_real(tiny_checkpoint, photos):
+    person, (first, second) = photos
+    engine, _, _ = counting_engine(tiny_checkpoint.root)
+    requests = [(ootd(seed=1), TryOnInputs(person=person, garment=first), None),
+                (ootd(seed=2, guidance_scale=1.0, num_images_per_prompt=2),
+                 TryOnInputs(person=person, garment=second), None)]
+    with Counter(tryon_unet=engine.backend("ootd-hd").pipeline.unet_vton) as passes:
+        batched = engine.run_batch(requests)
+    assert passes.counts == {"tryon_unet": 1}  # one step, both requests in one forward
+    for (request, inputs, _), result in zip(requests, batched):
+        alone = engine.run(request, inputs)
+        assert max_pixel_diff(result.images, alone.images) <= 1
 
 
 def test_runtime_options_reach_the_shared_parts(tiny_checkpoint):

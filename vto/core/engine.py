@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from PIL import Image
 
-from vto.core.cache import DEFAULT_CACHE_BYTES, ByteLRU
+from vto.core.cache import ByteLRU, default_cache_bytes
 from vto.core.models.base import (Backend, BatchItem, ModelInputs, Need, RunParams,
                                   RuntimeOptions, SharedParts, StepCallback, paste_region)
 from vto.core.models.registry import get_spec
@@ -51,9 +51,6 @@ from vto.errors import CheckpointError, InvalidInput
 
 if TYPE_CHECKING:
     from vto.core.preprocess.prepare import PreparedPerson, Preprocessor
-
-#: Share of a CUDA device's memory the garment/person cache may hold by default.
-CUDA_CACHE_FRACTION = 0.10
 
 #: One item of :meth:`TryOnEngine.run_batch`: a request, its images, its own progress callback.
 BatchRequest = tuple[TryOnRequest, TryOnInputs, "StepCallback | None"]
@@ -119,7 +116,7 @@ class TryOnEngine:
         self.options = options or RuntimeOptions()
         bound = self.options.cache_bytes
         self.parts = SharedParts(self.options, ByteLRU(
-            default_cache_bytes(self.device) if bound is None else bound))
+            default_cache_bytes(self.device, self.options.memory) if bound is None else bound))
         self._backends: dict[str, Backend] = {}
         self._preprocessor: Preprocessor | None = None
         self._classifier: Any = None
@@ -388,14 +385,3 @@ def batch_key(backend: object, params: RunParams) -> Any:
     if key is None or not callable(getattr(backend, "run_batch", None)):
         return None
     return key(params)
-
-
-def default_cache_bytes(device: Any) -> int:
-    """The cache bound when none is configured: a share of a CUDA device's memory (garment
-    and person latents live there), else :data:`vto.core.cache.DEFAULT_CACHE_BYTES`."""
-    if getattr(device, "type", None) == "cuda":
-        import torch
-
-        total = torch.cuda.get_device_properties(device).total_memory
-        return int(total * CUDA_CACHE_FRACTION)
-    return DEFAULT_CACHE_BYTES

@@ -49,12 +49,19 @@ class OOTDBackend:
         call = self._call(inputs, params, on_step)
         return self.pipeline(**{name: getattr(call, name) for name in CALL_FIELDS}).images
 
-    def warm_up(self, size: tuple[int, int], num_steps: int = 1, num_samples: int = 1,
-                guidance_scale: float = 2.0) -> None:
-        """Before serving: one synthetic try-on (kernels loaded; the compiled graph for this
-        batch shape built when compile is on). Caches untouched."""
-        self.pipeline.warm_up(tuple(size), num_steps=num_steps, num_samples=num_samples,
-                              image_scale=guidance_scale)
+    def warm(self, garment: Image.Image, params: RunParams) -> None:
+        """Cache a (catalog) garment's work for requests like ``params``: prompt, latents and
+        the hoisted K/V, with the zero-garment branch when guided. Keyed on the garment as
+        ``run`` sees it (squashed to the working size), so the request that follows hits."""
+        self.pipeline.cache_garment(garment.convert("RGB").resize(params.size, Image.BICUBIC),
+                                    params.category, guided=params.guidance_scale > 1.0)
+
+    def warm_up(self, params: RunParams) -> None:
+        """Before serving: one synthetic try-on at ``params``' shapes (kernels loaded; the
+        compiled graph for that batch shape built when compile is on). Caches untouched."""
+        self.pipeline.warm_up(tuple(params.size), num_steps=params.num_inference_steps,
+                              num_samples=params.num_images_per_prompt,
+                              image_scale=params.guidance_scale)
 
     def batch_key(self, params: RunParams) -> Hashable | None:
         """Same model type (this backend), working size and step count share a batch."""
