@@ -52,12 +52,12 @@ class WebhookOutbox:
     """The webhook table: enqueue (workers), claim and settle (the deliverer)."""
 
     def __init__(self, database: str | Engine) -> None:
-        self.engine = make_engine(database) if isinstance(database, str) else database
+        self.db = make_engine(database) if isinstance(database, str) else database
         with db_errors():
-            metadata.create_all(self.engine)
+            metadata.create_all(self.db)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()
 
     def enqueue(self, job: Job, event: str) -> None:
         """One message per (job, event): a re-run does not announce ``job.started`` twice."""
@@ -66,7 +66,7 @@ class WebhookOutbox:
                    payload=job_payload(job), status="pending", attempts=0, next_at=time.time(),
                    created_at=time.time())
         try:
-            with db_errors(), self.engine.begin() as conn:
+            with db_errors(), self.db.begin() as conn:
                 conn.execute(insert(webhooks).values(**row))
         except IntegrityError:
             log.debug("webhook %s already queued", row["id"])
@@ -77,9 +77,9 @@ class WebhookOutbox:
             webhooks.c.status == "pending", webhooks.c.next_at <= now,
             (webhooks.c.lease_until.is_(None)) | (webhooks.c.lease_until < now))
             .order_by(webhooks.c.next_at).limit(limit))
-        if self.engine.dialect.name == "postgresql":
+        if self.db.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        with db_errors(), self.engine.begin() as conn:
+        with db_errors(), self.db.begin() as conn:
             rows = conn.execute(update(webhooks).where(webhooks.c.id.in_(due.scalar_subquery()))
                                 .values(lease_until=now + lease_s)
                                 .returning(*webhooks.c)).all()
@@ -94,14 +94,14 @@ class WebhookOutbox:
             status, values = "failed", {}
         else:
             status, values = "pending", {"next_at": time.time() + backoff_s * 2 ** (attempts - 1)}
-        with db_errors(), self.engine.begin() as conn:
+        with db_errors(), self.db.begin() as conn:
             conn.execute(update(webhooks).where(webhooks.c.id == message_id).values(
                 status=status, attempts=attempts, lease_until=None,
                 last_error=None if error is None else error[:256], **values))
         return status
 
     def get(self, message_id: str) -> dict[str, Any] | None:
-        with db_errors(), self.engine.connect() as conn:
+        with db_errors(), self.db.connect() as conn:
             row = conn.execute(select(webhooks).where(webhooks.c.id == message_id)).first()
         return dict(row._mapping) if row is not None else None
 

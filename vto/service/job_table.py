@@ -54,17 +54,17 @@ class JobTable:
         """``database``: a URL, or an engine shared with the other tables of this process."""
         self.lease_s = lease_s
         self.max_attempts = max_attempts
-        self.engine = make_engine(database) if isinstance(database, str) else database
-        self.is_postgres = self.engine.dialect.name == "postgresql"
+        self.db = make_engine(database) if isinstance(database, str) else database
+        self.is_postgres = self.db.dialect.name == "postgresql"
         with db_errors():
-            metadata.create_all(self.engine)
+            metadata.create_all(self.db)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.db.dispose()
 
     def ping(self) -> None:
         """Raise Unavailable unless the database answers (readiness)."""
-        with db_errors(), self.engine.connect() as conn:
+        with db_errors(), self.db.connect() as conn:
             conn.execute(select(1))
 
     # --- creation -----------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class JobTable:
                       max_attempts=self.max_attempts, progress_step=0, progress_total=0,
                       cancel_requested=False, outputs=[], version=0, created_at=time.time())
         try:
-            with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
+            with self.db.connect().execution_options(immediate=True) as conn, conn.begin():
                 if idempotency_key is not None:
                     existing = conn.execute(select(jobs).where(
                         jobs.c.owner == owner, jobs.c.idempotency_key == idempotency_key)).first()
@@ -114,7 +114,7 @@ class JobTable:
     @_guarded
     def mark_queued(self, job_id: str, inputs: dict[str, str]) -> Job:
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 update(jobs).where(jobs.c.id == job_id,
                                    jobs.c.status == JobStatus.ACCEPTING.value)
@@ -128,14 +128,14 @@ class JobTable:
     @_guarded
     def abandon(self, job_id: str) -> None:
         """Drop a reservation whose inputs could not be stored."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(delete(jobs).where(jobs.c.id == job_id,
                                             jobs.c.status == JobStatus.ACCEPTING.value))
 
     # --- reads --------------------------------------------------------------------------------
     @_guarded
     def get(self, job_id: str) -> Job | None:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return Job.from_row(row) if row is not None else None
 
@@ -143,13 +143,13 @@ class JobTable:
     def get_many(self, job_ids: list[str]) -> list[Job]:
         if not job_ids:
             return []
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(jobs).where(jobs.c.id.in_(job_ids))).all()
         return [Job.from_row(row) for row in rows]
 
     @_guarded
     def find_idempotent(self, owner: str, key: str) -> Job | None:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.owner == owner,
                                                   jobs.c.idempotency_key == key)).first()
         return Job.from_row(row) if row is not None else None
@@ -168,12 +168,12 @@ class JobTable:
             query = query.where((jobs.c.created_at < created)
                                 | ((jobs.c.created_at == created) & (jobs.c.id < job_id)))
         query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [Job.from_row(row) for row in conn.execute(query)]
 
     @_guarded
     def queue_depth(self) -> int:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(jobs)
                                     .where(jobs.c.status == JobStatus.QUEUED.value)).scalar_one())
 
@@ -182,7 +182,7 @@ class JobTable:
         """1-based position among queued jobs (None unless queued)."""
         if job.status is not JobStatus.QUEUED:
             return None
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             ahead = conn.execute(select(func.count()).select_from(jobs).where(
                 jobs.c.status == JobStatus.QUEUED.value,
                 jobs.c.created_at < job.created_at)).scalar_one()
@@ -192,7 +192,7 @@ class JobTable:
     def counts(self) -> dict[str, int]:
         """Number of jobs per visible status (every status present, zero when none)."""
         out = {s.value: 0 for s in JobStatus if s is not JobStatus.ACCEPTING}
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             for status, n in conn.execute(select(jobs.c.status, func.count())
                                           .group_by(jobs.c.status)):
                 if status in out:
@@ -210,20 +210,20 @@ class JobTable:
                  .order_by(jobs.c.finished_at.desc()).limit(limit))
         if category is not None:
             query = query.where(jobs.c.params["category"].as_string() == category)
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [float(r[0]) for r in conn.execute(query)][::-1]
 
     @_guarded
     def finished_since(self, after: float) -> list[Job]:
         """Terminal jobs with ``finished_at >= after``, oldest first."""
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(jobs).where(jobs.c.finished_at >= after)
                                 .order_by(jobs.c.finished_at)).all()
         return [Job.from_row(row) for row in rows]
 
     @_guarded
     def ids_with_status(self, status: JobStatus) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             return [r[0] for r in conn.execute(select(jobs.c.id)
                                                .where(jobs.c.status == status.value)
                                                .order_by(jobs.c.created_at))]
@@ -252,7 +252,7 @@ class JobTable:
         if limit < 1:
             return []
         queued = jobs.c.status == JobStatus.QUEUED.value
-        with self.engine.connect().execution_options(immediate=True) as conn, conn.begin():
+        with self.db.connect().execution_options(immediate=True) as conn, conn.begin():
             template = compatible_with.params if compatible_with is not None else None
             if template is None:
                 oldest = select(jobs.c.params).where(queued).order_by(jobs.c.created_at).limit(1)
@@ -285,7 +285,7 @@ class JobTable:
     @_guarded
     def queued(self, limit: int) -> list[Job]:
         """The oldest queued jobs (a worker picks a compatible batch among them)."""
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(jobs).where(jobs.c.status == JobStatus.QUEUED.value)
                                 .order_by(jobs.c.created_at).limit(limit)).all()
         return [Job.from_row(row) for row in rows]
@@ -301,7 +301,7 @@ class JobTable:
                         started_at=func.coalesce(jobs.c.started_at, now),
                         version=jobs.c.version + 1)
                 .returning(*jobs.c))
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(stmt).first()
         return Job.from_row(row) if row is not None else None
 
@@ -318,7 +318,7 @@ class JobTable:
             values["progress_step"] = step
         if total is not None:
             values["progress_total"] = total
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == worker,
                                    jobs.c.status == JobStatus.RUNNING.value)
@@ -340,7 +340,7 @@ class JobTable:
             values["outputs"] = outputs
         if result is not None:
             values["result"] = result
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == worker,
                                    jobs.c.status == JobStatus.RUNNING.value)
@@ -353,7 +353,7 @@ class JobTable:
         """Queued → canceled at once; running → the cancel flag (the worker stops at its next
         step). Terminal jobs are returned unchanged; None for an unknown id."""
         now = time.time()
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             row = conn.execute(
                 update(jobs).where(jobs.c.id == job_id,
                                    jobs.c.status == JobStatus.QUEUED.value)
@@ -376,7 +376,7 @@ class JobTable:
     @_guarded
     def release(self, worker: str) -> None:
         """A worker died: end its leases now, so :meth:`recover` re-queues its jobs at once."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.lease_owner == worker,
                                             jobs.c.status == JobStatus.RUNNING.value)
                          .values(lease_until=0.0))
@@ -389,7 +389,7 @@ class JobTable:
         now = time.time()
         expired = (jobs.c.status == JobStatus.RUNNING.value) & (jobs.c.lease_until < now)
         lost = WorkerLost("the worker running this job stopped responding too many times")
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             requeued = [r[0] for r in conn.execute(
                 update(jobs).where(expired, jobs.c.attempts < jobs.c.max_attempts)
                 .values(status=JobStatus.QUEUED.value, lease_owner=None, lease_until=None,
@@ -410,7 +410,7 @@ class JobTable:
     @_guarded
     def expired(self, *, finished_before: float, accepting_before: float) -> Iterator[Job]:
         """Terminal jobs finished before the cut-off, and stale reservations."""
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             rows = conn.execute(select(jobs).where(
                 (jobs.c.finished_at < finished_before)
                 | ((jobs.c.status == JobStatus.ACCEPTING.value)
@@ -420,5 +420,5 @@ class JobTable:
 
     @_guarded
     def delete(self, job_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(delete(jobs).where(jobs.c.id == job_id))
