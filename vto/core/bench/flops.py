@@ -89,13 +89,15 @@ def _memoised_denoise(pipe, meter: FlopMeter):
 
 def count_flops(config: BenchConfig, names: Sequence[str], *,
                 model_type: ModelType | str = ModelType.HD,
-                checkpoints: Path | str | None = None,
+                checkpoints: Path | str | None = None, shapes: Shapes | None = None,
                 dtype: torch.dtype = torch.float16,
                 progress: Callable[[str], None] = lambda line: None
                 ) -> dict[tuple[str, str], Measurement]:
     """Per (scenario, mode): the FLOPs of the measured run (see the module docstring).
-    ``checkpoints``: count the architectures that directory declares (configs only)."""
-    shapes = Shapes.from_checkpoints(checkpoints, model_type) if checkpoints else None
+    ``checkpoints``: count the architectures that directory declares (configs only);
+    ``shapes``: these architectures; default: the published full-size ones."""
+    if checkpoints:
+        shapes = Shapes.from_checkpoints(checkpoints, model_type)
     meter = FlopMeter()
     pipe = meta_pipeline(model_type, shapes=shapes, dtype=dtype, meter=meter)
     return run_plan(pipe, config, names, meter, progress)

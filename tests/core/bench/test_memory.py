@@ -1,0 +1,39 @@
+"""Peak memory: resettable per row, and the hd vs hd+dc check in child processes."""
+
+from __future__ import annotations
+
+import torch
+
+from vto.core.bench.memory import LoadCheck, LoadPeak, load_check, read_peak, reset_peak
+
+CPU = torch.device("cpu")
+
+
+def test_peak_rss_sees_an_allocation_and_resets():
+    if not reset_peak(CPU):
+        import pytest
+        pytest.skip("peak RSS cannot be reset here")
+    before = read_peak(CPU)
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    grown = read_peak(CPU)
+    del block
+    reset_peak(CPU)
+    assert grown - before >= 60 * 2**20
+    assert read_peak(CPU) < grown
+
+
+def test_load_check_limit_is_hd_plus_the_second_models_unets():
+    hd = LoadPeak(["hd"], peak_bytes=100, peak_rss_bytes=100, unet_bytes=30, shared_bytes=50)
+    both = LoadPeak(["hd", "dc"], peak_bytes=131, peak_rss_bytes=131, unet_bytes=30,
+                    shared_bytes=50)
+    assert LoadCheck(hd, both).limit == 130 and not LoadCheck(hd, both).shared_once
+    both.peak_bytes = 129
+    assert LoadCheck(hd, both).shared_once
+    assert LoadCheck(hd, both).to_dict()["hd+dc"]["models"] == ["hd", "dc"]
+
+
+def test_children_report_their_loaded_models():
+    check = load_check(device="cpu", dtype=None, tiny=True)
+    assert check.hd.models == ["hd"] and check.both.models == ["hd", "dc"]
+    assert check.both.unet_bytes > 0 and check.both.shared_bytes > 0
+    assert check.hd.peak_bytes > 0 and check.both.peak_bytes >= check.hd.peak_bytes - 2**24
