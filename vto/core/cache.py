@@ -27,6 +27,20 @@ T = TypeVar("T")
 DEFAULT_CACHE_BYTES = 2 * 2**30
 
 
+def default_cache_bytes(device: Any = "cpu", memory: str = "full") -> int:
+    """A bound sized to where the entries live: on CUDA they sit in device memory (a guided
+    768x1024 fp16 OOTD garment entry is ~0.3 GB), so a quarter of the device, at most 8 GiB,
+    and less in the memory-saving modes (balanced: 1/8, low: 1/16); elsewhere 2 GiB of RAM."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return DEFAULT_CACHE_BYTES
+    total = torch.cuda.get_device_properties(device).total_memory
+    share = {"balanced": 8, "low": 16}.get(str(getattr(memory, "value", memory)), 4)
+    return min(total // share, 8 * 2**30)
+
+
 def image_hash(image: Any) -> str:
     """Content hash of a PIL image (mode, size and pixels): same picture, same key."""
     digest = hashlib.blake2b(digest_size=16)

@@ -105,11 +105,22 @@ class _Request:
         self.latents = (1 - self.mask) * known + self.mask * latents
 
 
+def _release(pipe: "OOTDPipeline") -> None:
+    """Drop the batch's garment features; the tokens dict is left to garment passes (a catalog
+    garment may be recording there from another thread)."""
+    features = pipe.fusion.features
+    with pipe.garment_lock:
+        features.kv.clear()
+        features.rows = None
+        if pipe.original:
+            features.tokens.clear()
+
+
 def _install_layout(pipe: "OOTDPipeline", active: list[_Request]) -> tuple[torch.Tensor, torch.Tensor]:
     """Point the fusion at the active requests' garment rows; return the batch's prompt and
     masked-person latents (conditioning that stays fixed until a request leaves)."""
     features = pipe.fusion.features
-    features.clear()
+    _release(pipe)
     prompt = torch.cat([r.prompt.expand(r.rows, -1, -1) for r in active])
     masked = torch.cat([r.person_masked.expand(r.rows, -1, -1, -1) for r in active])
     if active[0].branches is None:  # original math: full-batch tokens, concatenated
@@ -176,7 +187,7 @@ def _run_group(pipe: "OOTDPipeline", indexed: list[tuple[int, TryOnCall]], origi
             if not active:
                 return
     finally:
-        pipe.fusion.features.clear()
+        _release(pipe)
     for r in active:
         try:
             results[r.index] = TryOnOutput(images=pipe.decode(r.latents), seed=r.seed)

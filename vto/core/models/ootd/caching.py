@@ -63,12 +63,14 @@ def identity_token(obj: Any) -> str:
 def garment_pass(pipe: "OOTDPipeline", latents: torch.Tensor,
                  prompt: torch.Tensor) -> dict[str, torch.Tensor]:
     """Run the outfitting UNet once; return the tokens its fusion hooks recorded (a copy of the
-    dict, so the next pass does not overwrite them)."""
+    dict, so the next pass does not overwrite them). Serialised per pipeline: catalog warming
+    may run beside a request, and the hooks write one shared dict."""
     features = pipe.fusion.features
-    features.tokens.clear()
-    pipe.unet_garm(latents, 0, encoder_hidden_states=prompt, return_dict=False)
-    tokens = dict(features.tokens)
-    features.tokens.clear()
+    with pipe.garment_lock:
+        features.tokens.clear()
+        pipe.unet_garm(latents, 0, encoder_hidden_states=prompt, return_dict=False)
+        tokens = dict(features.tokens)
+        features.tokens.clear()
     return tokens
 
 
