@@ -14,7 +14,7 @@ def rows_by(data):
     return {(r["scenario"], r["mode"]): r for r in data["rows"]}
 
 
-def test_flops_at_768x1024_20_steps(tmp_path, capsys):
+def test_flops_at_768x1024_20_steps_meet_the_acceptance_ratios(tmp_path, capsys):
     out = tmp_path / "flops.json"
     assert main(["bench", "--flops", "--size", "768x1024", "--steps", "20",
                  "--json", str(out)]) == 0
@@ -26,6 +26,8 @@ def test_flops_at_768x1024_20_steps(tmp_path, capsys):
         assert set(row) >= KEYS and row["flops_per_image"] > 0
         assert row["seconds_per_image"] is None and row["max_pixel_diff"] is None  # nothing ran
     base = rows["warm", "baseline"]["flops_per_image"]
+    assert rows["cold", "baseline"]["flops_per_image"] == base  # the original caches nothing
+    assert 280e12 < base < 295e12  # the issue: 288 TFLOP per image for the original
     assert rows["warm", "vto"]["flops_per_image"] <= 0.63 * base
     assert rows["cold", "vto"]["flops_per_image"] <= 0.70 * base
     assert "same-person" in capsys.readouterr().out
@@ -45,6 +47,18 @@ def test_tiny_timed_run_prints_rows_and_writes_json(tmp_path, capsys):
         assert row["flops_per_image"] > 0
     printed = capsys.readouterr().out.splitlines()
     assert sum(line.startswith(("cold ", "warm ", "queue ")) for line in printed) == 6
+
+
+def test_checkpoints_are_loaded_through_the_normal_loader(tiny_checkpoint, tmp_path):
+    out = tmp_path / "ckpt.json"
+    assert main(["bench", "--checkpoints", str(tiny_checkpoint.root), "--device", "cpu",
+                 "--model", "dc", "--size", "64x96", "--steps", "2", "--scenarios", "catalog",
+                 "--no-memory-check", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["weights"] == str(tiny_checkpoint.root)
+    assert data["config"]["model"] == "dc"
+    vto = rows_by(data)["catalog", "vto"]
+    assert vto["max_pixel_diff"] <= 1 and vto["flops_per_image"] > 0
 
 
 def test_bad_scenario_is_refused(capsys):

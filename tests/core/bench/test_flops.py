@@ -1,8 +1,7 @@
-"""FLOPs on the meta device: real paths, exact memo, and the issue's acceptance ratios."""
+"""FLOPs on the meta device: cached work is not counted, the step memo is exact."""
 
 from __future__ import annotations
 
-import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vto.core.bench.flops import count_flops, meta_pipeline
@@ -15,13 +14,7 @@ def per_image(counted, scenario, mode="vto"):
     return m.flops / m.images
 
 
-def test_meta_count_at_768x1024_meets_the_acceptance_ratios():
-    counted = count_flops(BenchConfig(size=(768, 1024), steps=20), ["cold", "warm"])
-    base = per_image(counted, "cold", "baseline")
-    assert per_image(counted, "warm", "baseline") == base  # the original caches nothing
-    assert 280e12 < base < 295e12  # the issue: 288 TFLOP per image for the original
-    assert per_image(counted, "cold") <= 0.70 * base
-    assert per_image(counted, "warm") <= 0.63 * base
+# The issue's acceptance at 768x1024, 20 steps runs through the CLI: tests/cli/test_bench.py.
 
 
 def test_cached_work_is_not_counted_again():

@@ -23,17 +23,22 @@ def test_peak_rss_sees_an_allocation_and_resets():
 
 
 def test_load_check_limit_is_hd_plus_the_second_models_unets():
-    hd = LoadPeak(["hd"], peak_bytes=100, peak_rss_bytes=100, unet_bytes=30, shared_bytes=50)
-    both = LoadPeak(["hd", "dc"], peak_bytes=131, peak_rss_bytes=131, unet_bytes=30,
-                    shared_bytes=50)
-    assert LoadCheck(hd, both).limit == 130 and not LoadCheck(hd, both).shared_once
-    both.peak_bytes = 129
-    assert LoadCheck(hd, both).shared_once
-    assert LoadCheck(hd, both).to_dict()["hd+dc"]["models"] == ["hd", "dc"]
+    hd = LoadPeak(["hd"], peak_bytes=100, base_bytes=10, peak_rss_bytes=100, unet_bytes=30,
+                  shared_bytes=50)
+    both = LoadPeak(["hd", "dc"], peak_bytes=133, base_bytes=10, peak_rss_bytes=133,
+                    unet_bytes=30, shared_bytes=50)
+    unets = LoadPeak(["unets"], peak_bytes=42, base_bytes=10, peak_rss_bytes=42, unet_bytes=30,
+                     shared_bytes=0)
+    check = LoadCheck(hd, both, unets)
+    assert check.unets_loaded == 32 and check.limit == 132
+    assert not check.shared_once and check.margin == -1
+    both.peak_bytes = 132
+    assert check.shared_once and check.to_dict()["hd+dc"]["models"] == ["hd", "dc"]
 
 
 def test_children_report_their_loaded_models():
     check = load_check(device="cpu", dtype=None, tiny=True)
     assert check.hd.models == ["hd"] and check.both.models == ["hd", "dc"]
+    assert check.unets.models == ["unets"] and check.unets_loaded > 0
     assert check.both.unet_bytes > 0 and check.both.shared_bytes > 0
     assert check.hd.peak_bytes > 0 and check.both.peak_bytes >= check.hd.peak_bytes - 2**24

@@ -39,11 +39,12 @@ def test_each_scenario_runs_the_passes_its_cache_state_allows(tiny_pipe):
     run_plan(tiny_pipe, CONFIG, ALL, meter)
     one = lambda g, c, e: {"garment_unet": g, "clip": c, "vae_encode": e, "decode": 1}
     assert meter.runs == [
-        one(1, 1, 3), one(1, 1, 3),      # baseline jobs 0 and 1: everything, every time
+        one(1, 1, 3),                     # baseline job 0: everything, every time
         one(1, 1, 3),                     # cold
         one(0, 0, 0),                     # warm
         one(0, 0, 2),                     # catalog: the person's two encodes
         one(1, 1, 1),                     # same-person: the garment's prompt, encode, UNet
+        one(1, 1, 3), one(1, 1, 3),       # baseline jobs 0 and 1 of the queue, one by one
         {"garment_unet": 2, "clip": 2, "vae_encode": 6, "decode": 2},  # queue of 2, cold
     ]
 

@@ -136,15 +136,17 @@ def on_meta(factory, *args, **kwargs) -> nn.Module:
 _POOL = 1_000_003  # prime: the rows of a weight matrix start at different points of the pool
 
 
-def _fill_uniform(p: torch.Tensor, bound: float, gen: torch.Generator) -> None:
+def _fill_uniform(p: torch.Tensor, bound: float, gen: torch.Generator,
+                  pool: torch.Tensor) -> None:
     """U(-bound, bound), drawn once per ``_POOL`` values and repeated beyond: drawing 2 billion
-    values one by one takes ~20 s on two cores, copying ~1 s; the compute is the same."""
+    values one by one takes ~20 s on two cores, copying ~1 s; the compute is the same.
+    ``pool`` is scratch space reused for every parameter (no allocation churn)."""
     flat = p.view(-1)
-    pool = torch.empty(min(flat.numel(), _POOL), device=p.device, dtype=p.dtype)
-    pool.uniform_(-bound, bound, generator=gen)
+    draw = pool[:min(flat.numel(), _POOL)]
+    draw.uniform_(-bound, bound, generator=gen)
     for start in range(0, flat.numel(), _POOL):
         chunk = flat[start:start + _POOL]
-        chunk.copy_(pool[:chunk.numel()])
+        chunk.copy_(draw[:chunk.numel()])
 
 
 def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype,
@@ -153,20 +155,21 @@ def materialize(module: nn.Module, device: torch.device, dtype: torch.dtype,
     # nn.Module.to, not ModelMixin.to: on meta the cast is free, and diffusers' override warns
     module = nn.Module.to(module, dtype=dtype).to_empty(device=device)
     gen = torch.Generator(device).manual_seed(seed)
+    pool = torch.empty(_POOL, device=device, dtype=dtype)
     norms = {id(p) for m in module.modules() if isinstance(m, (nn.LayerNorm, nn.GroupNorm))
              for p in m.parameters(recurse=False)}
     with torch.no_grad():
         for name, p in module.named_parameters():
             if id(p) in norms:
-                _fill_uniform(p, 0.25, gen)
+                _fill_uniform(p, 0.25, gen, pool)
                 if name.endswith("weight"):
                     p.add_(1.0)
                 else:
                     p.mul_(0.4)  # U(-0.1, 0.1)
             elif p.dim() >= 2:
-                _fill_uniform(p, math.sqrt(3.0 / p[0].numel()), gen)  # std 1/sqrt(fan_in)
+                _fill_uniform(p, math.sqrt(3.0 / p[0].numel()), gen, pool)  # std 1/sqrt(fan_in)
             else:  # biases, CLIP's class embedding
-                _fill_uniform(p, 0.03, gen)
+                _fill_uniform(p, 0.03, gen, pool)
         for name, b in module.named_buffers():
             # to_empty leaves buffers uninitialised: the only ones these models hold are ids
             if name.endswith("position_ids"):

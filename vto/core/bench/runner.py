@@ -122,7 +122,10 @@ def format_load(load: LoadCheck) -> str:
     gib = 2**30
     return "\n".join([
         f"loaded hd alone:     peak {load.hd.peak_bytes / gib:6.2f} GiB",
-        f"loaded hd and dc:    peak {load.both.peak_bytes / gib:6.2f} GiB  (limit: hd alone + dc's "
-        f"2 UNets {load.both.unet_bytes / gib:.2f} GiB = {load.limit / gib:.2f} GiB; shared "
-        f"components {load.both.shared_bytes / gib:.2f} GiB)",
-        f"shared components held once: {'yes' if load.shared_once else 'NO'}"])
+        f"loaded hd and dc:    peak {load.both.peak_bytes / gib:6.2f} GiB",
+        f"dc's 2 UNets alone:  {load.unets_loaded / gib:6.2f} GiB above imports "
+        f"(parameters {load.unets.unet_bytes / gib:.2f} GiB)",
+        f"shared components held once: {'yes' if load.shared_once else 'NO'} (hd and dc "
+        f"{abs(load.margin) / 2**20:.0f} MiB {'under' if load.margin >= 0 else 'over'} hd alone + "
+        f"2 UNets = {load.limit / gib:.2f} GiB; a second copy of the shared components would "
+        f"add {load.both.shared_bytes / gib:.2f} GiB)"])
