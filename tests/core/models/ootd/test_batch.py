@@ -4,6 +4,7 @@ garment), a cancelled request leaves without disturbing the others, and the back
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.core.models.ootd.helpers import max_pixel_diff
 from vto.core.models.base import BatchItem, ModelInputs, RunParams
@@ -84,8 +85,8 @@ def test_cancelled_request_leaves_the_batch_cleanly(cached_pipe, mixed, alone):
 def test_failures_stay_per_request_and_sizes_batch_apart(cached_pipe, small_inputs, mixed, alone):
     bad = dict(mixed[0], seed=-5)
     smaller = {k: v.resize((64, 96)) if hasattr(v, "resize") else v for k, v in mixed[2].items()}
-    results = cached_pipe.run_batch([bad, mixed[2], smaller])
-    assert isinstance(results[0], InvalidInput)
+    results = cached_pipe.run_batch([bad, mixed[2], smaller, dict(mixed[0], colour="red")])
+    assert isinstance(results[0], InvalidInput) and isinstance(results[3], TypeError)
     assert max_pixel_diff(results[1].images, alone[2].images) <= 1
     assert results[2].images[0].size == (64, 96)
 
@@ -105,3 +106,23 @@ def test_backend_batches_like_run(cached_pipe, small_inputs, other_inputs):
     batched = backend.run_batch(items)
     for item, images in zip(items, batched):
         assert max_pixel_diff(images, backend.run(item.inputs, item.params)) <= 1
+
+
+def test_a_batch_too_big_for_the_device_splits_and_still_equals_alone(cached_pipe, mixed, alone,
+                                                                      monkeypatch):
+    """Out of memory from step 2 on above 4 rows: the halves continue one after the other."""
+    real, sizes = cached_pipe.denoise, []
+
+    def denoise(model_input, t, prompt):
+        sizes.append(model_input.shape[0])
+        if model_input.shape[0] > 4 and len(sizes) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(model_input, t, prompt)
+
+    monkeypatch.setattr(cached_pipe, "denoise", denoise)
+    results = cached_pipe.run_batch(mixed)
+    # step 1: 7 rows; step 2: 7 fails -> request 0 (1 row) steps 2-3, then requests 1+2 (6 rows)
+    # fail -> request 1 (4 rows) steps 2-3, request 2 (2 rows) steps 2-3
+    assert sizes == [7, 7, 1, 1, 6, 4, 4, 2, 2]
+    for got, want in zip(results, alone):
+        assert max_pixel_diff(got.images, want.images) <= 1

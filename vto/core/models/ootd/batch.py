@@ -9,6 +9,9 @@ its own seed, its own guidance, repaint and decode, its own callback. A callback
 continue with a smaller batch. A request's single-run path (``OOTDPipeline.__call__``) is this
 same code with a batch of one, so "batched = alone" only differs by the matrix shapes.
 
+A batch the device cannot hold (out of memory) splits in halves that continue one after the
+other from the step it failed at.
+
 Batch rows, per request, in order: n garment-branch rows, then (guided) n zero-garment rows —
 the original's pairing. The fusion sees one garment row per distinct branch and a row map.
 """
@@ -146,6 +149,57 @@ def _install_layout(pipe: "OOTDPipeline", active: list[_Request]) -> tuple[torch
     return prompt, masked
 
 
+def _fail(requests: list[_Request], exc: BaseException, results: list) -> None:
+    for r in requests:
+        if results[r.index] is None:  # not already cancelled or failed on its own
+            results[r.index] = exc
+
+
+def _denoise(pipe: "OOTDPipeline", active: list[_Request], start: int, results: list
+             ) -> list[_Request]:
+    """Steps ``start``.. for ``active``; returns the requests that finished every step. A batch
+    the device cannot hold (out of memory) is split in halves that continue one after the
+    other from the same step (each request's state is its own, so nothing is lost)."""
+    timesteps = active[0].scheduler.timesteps
+    layout = None
+    for i in range(start, len(timesteps)):
+        t = timesteps[i]
+        if layout is None:
+            layout = _install_layout(pipe, active)
+        prompt, masked = layout
+        model_input = torch.cat([r.model_input(t) for r in active])
+        try:
+            noise_pred = pipe.denoise(torch.cat([model_input, masked], dim=1), t, prompt)
+        except torch.OutOfMemoryError:
+            if len(active) == 1:
+                raise
+            del model_input, layout, prompt, masked
+            if pipe.device.type == "cuda":
+                torch.cuda.empty_cache()
+            half, finished = len(active) // 2, []
+            for part in (active[:half], active[half:]):
+                try:
+                    finished += _denoise(pipe, part, i, results)
+                except Exception as exc:  # noqa: BLE001 - that half's failure only
+                    _fail(part, exc, results)
+            return finished
+        left = []
+        for r, pred in zip(active, noise_pred.split([r.rows for r in active])):
+            try:
+                r.step(i, t, pred)
+                if r.callback is not None:
+                    r.callback(i + 1, len(timesteps))
+                left.append(r)
+            except Exception as exc:  # noqa: BLE001 - Cancelled (or a failure): it leaves
+                results[r.index] = exc
+        if len(left) != len(active):
+            layout = None
+        active = left
+        if not active:
+            break
+    return active
+
+
 def _run_group(pipe: "OOTDPipeline", indexed: list[tuple[int, TryOnCall]], original: bool,
                results: list) -> None:
     active: list[_Request] = []
@@ -158,37 +212,14 @@ def _run_group(pipe: "OOTDPipeline", indexed: list[tuple[int, TryOnCall]], origi
         return
     from vto.core.models.ootd.pipeline import TryOnOutput
 
-    timesteps = active[0].scheduler.timesteps
-    layout = None
     try:
-        for i, t in enumerate(timesteps):
-            if layout is None:
-                layout = _install_layout(pipe, active)
-            prompt, masked = layout
-            model_input = torch.cat([r.model_input(t) for r in active])
-            try:
-                noise_pred = pipe.denoise(torch.cat([model_input, masked], dim=1), t, prompt)
-            except Exception as exc:  # noqa: BLE001 - the shared call failed: every request did
-                for r in active:
-                    results[r.index] = exc
-                return
-            left = []
-            for r, pred in zip(active, noise_pred.split([r.rows for r in active])):
-                try:
-                    r.step(i, t, pred)
-                    if r.callback is not None:
-                        r.callback(i + 1, len(timesteps))
-                    left.append(r)
-                except Exception as exc:  # noqa: BLE001 - Cancelled (or a failure): it leaves
-                    results[r.index] = exc
-            if len(left) != len(active):
-                layout = None
-            active = left
-            if not active:
-                return
+        finished = _denoise(pipe, active, 0, results)
+    except Exception as exc:  # noqa: BLE001 - a shared UNet call failed: so did its requests
+        _fail(active, exc, results)
+        return
     finally:
         _release(pipe)
-    for r in active:
+    for r in finished:
         try:
             results[r.index] = TryOnOutput(images=pipe.decode(r.latents), seed=r.seed)
         except Exception as exc:  # noqa: BLE001
@@ -200,11 +231,16 @@ def run_batch(pipe: "OOTDPipeline", calls: Sequence["TryOnCall | Mapping"], *,
     """One result per call, in order: its TryOnOutput or the exception that ended it. Calls of
     different working size or step count run as separate batches."""
     pipe.fusion.check()
-    calls = [TryOnCall.of(c) for c in calls]
     results: list = [None] * len(calls)
     groups: dict[tuple, list[tuple[int, TryOnCall]]] = {}
     for index, call in enumerate(calls):
-        groups.setdefault((call.person.size, int(call.num_steps)), []).append((index, call))
+        try:
+            call = TryOnCall.of(call)
+            key = (call.person.size, int(call.num_steps))
+        except Exception as exc:  # noqa: BLE001 - a malformed call fails alone
+            results[index] = exc
+            continue
+        groups.setdefault(key, []).append((index, call))
     for indexed in groups.values():
         _run_group(pipe, indexed, original, results)
     return results
