@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "builds full-size models with random weights (nothing to download).")
     p.add_argument("--checkpoints", metavar="DIR",
                    help="real weights in the published layout (default: random full-size models)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--dtype", default=None, choices=["float32", "float16", "bfloat16"],
                    help="precision (default: float16 on CUDA, float32 on CPU)")
     p.add_argument("--model", default="hd", choices=[m.value for m in ModelType],

@@ -170,7 +170,8 @@ def load_peak(models: list[str], *, device: str, dtype: str | None,
     spec = {"models": models, "device": device, "dtype": dtype, "checkpoints": checkpoints,
             "tiny": tiny}
     code = ("import json, sys, dataclasses; from vto.core.bench.memory import _child_main; "
-            "print('VTO-BENCH ' + json.dumps(dataclasses.asdict(_child_main(json.loads(sys.argv[1])))))")
+            "peak = _child_main(json.loads(sys.argv[1])); "
+            "print('VTO-BENCH ' + json.dumps(dataclasses.asdict(peak)))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True,
                           text=True, check=False)
     answer = [line for line in proc.stdout.splitlines() if line.startswith("VTO-BENCH ")]

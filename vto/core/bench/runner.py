@@ -91,7 +91,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = _stderr) 
 
     load = None
     if options.memory_check:
-        say("memory check: hd alone, then hd and dc together (child processes)")
+        say("memory check: hd alone, hd and dc together, two UNets alone (child processes)")
         load = load_check(device=str(device), dtype=config["dtype"],
                           checkpoints=options.checkpoints, tiny=options.tiny)
 
