@@ -43,7 +43,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("doctor", "vto.cli.doctor", "check what this machine can run, and what to fix"),
     Command("serve", "vto.cli.serve", "run the HTTP service"),
     Command("worker", "vto.cli.worker", "run a Celery worker for `vto serve --queue celery`"),
-    Command("bench", "vto.cli.bench", "time the pipeline against the original's math (same run)"),
+    Command("bench", "vto.cli.bench", "vto vs the original's computation: images/s, memory, FLOPs"),
     Command("dev", "vto.cli.dev", "developer tools"),
 )
 _BY_NAME = {command.name: command for command in COMMANDS}
