@@ -119,3 +119,14 @@ def test_auto_picks_the_mode_from_free_device_memory(monkeypatch, free, expected
     assert memory.resolve_memory(fake, Memory.LOW) is Memory.LOW  # explicit modes stand
     fake.device = torch.device("cpu")
     assert memory.resolve_memory(fake, Memory.LOW) is Memory.FULL  # nothing to offload to
+
+
+def test_the_vae_runs_channels_last_on_cpu_and_the_original_layout_under_original_math(
+        tiny_checkpoint):
+    from vto.core.models.ootd.memory import _channels_last
+
+    pipe = OOTDPipeline.from_checkpoints(tiny_checkpoint, ModelType.HD, "cpu")
+    assert _channels_last(pipe.vae) and not _channels_last(pipe.unet_vton)
+    with pipe.original_math():
+        assert not _channels_last(pipe.vae)
+    assert _channels_last(pipe.vae)

@@ -38,7 +38,7 @@ from vto.core.models.base import Memory, RuntimeOptions, SharedParts, StepCallba
 from vto.core.models.ootd.batch import TryOnCall, run_batch
 from vto.core.models.ootd.caching import GarmentWork, PersonWork, garment_work, person_work
 from vto.core.models.ootd.fusion import Fusion, install
-from vto.core.models.ootd.memory import apply_options, warm_up
+from vto.core.models.ootd.memory import apply_options, original_layout, warm_up
 from vto.core.types import Category, ModelType
 from vto.errors import CheckpointError, InvalidInput
 
@@ -314,12 +314,14 @@ class OOTDPipeline:
     def original_math(self) -> Iterator[None]:
         """The original's computation, as `vto bench`'s baseline: 2N-query attention with the
         garment K/V recomputed every step, no garment/person caches, the garment UNet at full
-        batch, and two branches even at guidance 1.0. Images equal vto's within 1/255."""
+        batch, two branches even at guidance 1.0, and the original's NCHW weight layout. Images
+        equal vto's within 1/255."""
         previous = self._original, self.fusion.all_queries
         self._original = True
         self.fusion.set_all_queries(True)
         try:
-            yield
+            with original_layout(self):
+                yield
         finally:
             self._original = previous[0]
             self.fusion.set_all_queries(previous[1])
