@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +27,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vto.core.checkpoints import CheckpointDir
+from vto.core.cache import ByteLRU
+from vto.core.models.base import Memory, RuntimeOptions, SharedParts, StepCallback
+from vto.core.models.ootd.batch import TryOnCall, run_batch
 from vto.core.models.ootd.fusion import Fusion, install
-from vto.core.models.base import SharedParts, StepCallback
-from vto.core.request import resolve_seed
+from vto.core.models.ootd.memory import apply_options, warm_up
 from vto.core.types import Category, ModelType
 from vto.errors import CheckpointError, InvalidInput
 
@@ -146,13 +149,23 @@ class OOTDPipeline:
 
     def __init__(self, *, vae, text_encoder, tokenizer, image_encoder, image_processor,
                  unet_garm, unet_vton, scheduler, model_type: ModelType,
-                 device: torch.device, dtype: torch.dtype) -> None:
+                 device: torch.device, dtype: torch.dtype, cache: ByteLRU | None = None,
+                 options: RuntimeOptions | None = None) -> None:
+        """``cache``: where garment and person work is kept across requests (None: nothing kept;
+        ``SharedParts.cache`` when loaded with ``from_checkpoints``). ``options``: memory mode
+        and compile (vto.core.models.ootd.memory; default: full residency, no compile)."""
         self.vae, self.text_encoder, self.tokenizer = vae, text_encoder, tokenizer
         self.image_encoder, self.image_processor = image_encoder, image_processor
         self.unet_garm, self.unet_vton, self.scheduler = unet_garm, unet_vton, scheduler
-        self.model_type, self.device, self.dtype = model_type, device, dtype
+        self.model_type, self.device, self.dtype = model_type, torch.device(device), dtype
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.cache = cache
+        self._original = False
         self.fusion: Fusion = install(unet_garm, unet_vton)
+        self._denoiser = unet_vton
+        self.options = options or RuntimeOptions(memory=Memory.FULL)
+        self.memory = apply_options(self, self.options)  # the resolved mode
+        self.fusion.check()  # no offload helper may have replaced the fusion processors
 
     @classmethod
     def from_checkpoints(cls, ckpt: CheckpointDir, model_type: ModelType | str,
@@ -183,7 +196,7 @@ class OOTDPipeline:
                                       f"{ckpt.root}: {str(exc).splitlines()[0]}") from exc
         return cls(**shared, unet_garm=unets[0], unet_vton=unets[1],
                    scheduler=_load_scheduler(ckpt), model_type=model_type, device=device,
-                   dtype=dtype)
+                   dtype=dtype, cache=parts.cache, options=parts.options)
 
     # -- 1. prompt ----------------------------------------------------------------------------
 
@@ -253,65 +266,59 @@ class OOTDPipeline:
 
     # -- the method ----------------------------------------------------------------------------
 
+    def denoise(self, model_input: torch.Tensor, t: torch.Tensor,
+                prompt: torch.Tensor) -> torch.Tensor:
+        """One try-on UNet call (compiled when ``options.compile``)."""
+        return self._denoiser(model_input, t, encoder_hidden_states=prompt, return_dict=False)[0]
+
     @torch.inference_mode()
     def __call__(self, *, garment: Image.Image, person: Image.Image, person_masked: Image.Image,
                  mask: Image.Image, category: Category = Category.UPPER_BODY, num_samples: int = 1,
                  num_steps: int = 20, image_scale: float = 2.0, seed: int = -1,
                  callback: StepCallback | None = None) -> TryOnOutput:
-        # 0. Check inputs; guidance at exactly 1.0 is the identity, so only s > 1 runs two branches
-        self.check_inputs(garment, person, person_masked, mask)
-        seed = resolve_seed(seed)
-        n, cfg = int(num_samples), image_scale > 1.0
-        self.fusion.check()
+        """One try-on (a batch of one, vto.core.models.ootd.batch). Steps: prompt (text token(s)
+        + garment CLIP embedding), latents of garment, person and masked person, the outfitting
+        pass (garment tokens -> each try-on block's garment K/V), the denoising loop with image
+        guidance against a zero-garment branch and repainting outside the mask, decode."""
+        call = TryOnCall(garment=garment, person=person, person_masked=person_masked, mask=mask,
+                         category=category, num_samples=num_samples, num_steps=num_steps,
+                         image_scale=image_scale, seed=seed, callback=callback)
+        result = self.run_batch([call])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-        # 1. Encode the prompt: text token(s) + garment image embedding, same for both branches
-        prompt = self.encode_prompt(garment, category).to(self.dtype)
-        prompt = prompt.repeat(n, 1, 1)
-        if cfg:
-            prompt = torch.cat([prompt, prompt])
+    @torch.inference_mode()
+    def run_batch(self, calls: Sequence[TryOnCall | Mapping[str, Any]]
+                  ) -> list[TryOnOutput | BaseException]:
+        """Denoise compatible requests (same working size and step count) as one batch; each
+        call holds ``__call__``'s keyword arguments (a TryOnCall or a dict) with its own
+        callback. One result per call: its TryOnOutput (images equal to a lone run's within
+        1/255, from its own seed) or the exception that ended it (Cancelled from its callback)."""
+        return run_batch(self, calls, original=self.original)
 
-        # 2. Garment, masked-person and person latents; mask on the latent grid
-        garment_latents = self.encode_latents(garment).repeat(n, 1, 1, 1)
-        if cfg:  # the unconditional branch sees a zero garment (latents), not a blank image
-            garment_latents = torch.cat([garment_latents, torch.zeros_like(garment_latents)])
-        person_masked_latents = self.encode_latents(person_masked).repeat(n, 1, 1, 1)
-        if cfg:  # the person is kept in both branches
-            person_masked_latents = torch.cat([person_masked_latents] * 2)
-        person_latents = self.encode_latents(person).repeat(n, 1, 1, 1)
-        latent_hw = tuple(person_latents.shape[-2:])
-        mask_latents = self.prepare_mask(mask, latent_hw).repeat(n, 1, 1, 1)
+    @property
+    def original(self) -> bool:
+        """Whether the original's computation runs (see :meth:`original_math`)."""
+        return self._original or self.fusion.all_queries
 
-        # 3. Timesteps (UniPC from the checkpoint config) and the initial noise
-        self.scheduler.set_timesteps(int(num_steps), device=self.device)
-        self.scheduler.set_begin_index(0)  # add_noise then uses the step index: no duplicate-t crash
-        timesteps = self.scheduler.timesteps
-        latents = self.prepare_noise(n, latent_hw, seed)
-        noise = latents.clone()
+    @contextmanager
+    def original_math(self) -> Iterator[None]:
+        """The original's computation, as `vto bench`'s baseline: 2N-query attention with the
+        garment K/V recomputed every step, no garment/person caches, the garment UNet at full
+        batch, and two branches even at guidance 1.0. Images equal vto's within 1/255."""
+        previous = self._original, self.fusion.all_queries
+        self._original = True
+        self.fusion.set_all_queries(True)
+        try:
+            yield
+        finally:
+            self._original = previous[0]
+            self.fusion.set_all_queries(previous[1])
 
-        # 4. Outfitting pass: run the garment UNet once; the fusion hooks record its tokens
-        self.fusion.features.clear()
-        self.unet_garm(garment_latents, 0, encoder_hidden_states=prompt, return_dict=False)
-
-        # 5. Denoising loop
-        for i, t in enumerate(timesteps):
-            model_input = torch.cat([latents] * 2) if cfg else latents
-            model_input = self.scheduler.scale_model_input(model_input, t)
-            noise_pred = self.unet_vton(torch.cat([model_input, person_masked_latents], dim=1), t,
-                                        encoder_hidden_states=prompt, return_dict=False)[0]
-            # perform image guidance: garment branch vs zero-garment branch
-            if cfg:
-                with_garment, without_garment = noise_pred.chunk(2)
-                noise_pred = without_garment + image_scale * (with_garment - without_garment)
-            # x_t -> x_t-1
-            latents = self.scheduler.step(noise_pred, t, latents, return_dict=False)[0]
-            # repaint: outside the mask, the original noised to the next level (same noise each step)
-            known = person_latents * self.vae.config.scaling_factor
-            if i < len(timesteps) - 1:
-                known = self.scheduler.add_noise(known, noise, timesteps[i + 1:i + 2])
-            latents = (1 - mask_latents) * known + mask_latents * latents
-            if callback is not None:
-                callback(i + 1, len(timesteps))
-
-        # 6. Decode
-        self.fusion.features.clear()
-        return TryOnOutput(images=self.decode(latents), seed=seed)
+    def warm_up(self, size: tuple[int, int] = (768, 1024), num_steps: int = 1,
+                num_samples: int = 1, image_scale: float = 2.0) -> None:
+        """One throw-away try-on at ``size`` (W, H) on synthetic images, caches untouched: loads
+        kernels and, with ``options.compile``, compiles the try-on UNet for that batch shape
+        (the service calls it before /ready)."""
+        warm_up(self, size, num_steps=num_steps, num_samples=num_samples, image_scale=image_scale)
