@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.models:  # one at a time: each model's memory is freed before the next
             print(f"{name}: building ...", file=sys.stderr, flush=True)
             built = BUILDERS[name](args.tiny, args.size, Path(folder))
+            shutil.rmtree(Path(folder) / name, ignore_errors=True)  # a GAN's files: loaded now
             print(f"{name}: loaded in {built.load_s:.1f} s, timing ...", file=sys.stderr,
                   flush=True)
             rows.append(time_model(name, built, args.steps, args.repeat, args.warmup))
