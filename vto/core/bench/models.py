@@ -85,26 +85,40 @@ class Shapes:
                       projection_dim=tiny.HIDDEN, hidden_act="quick_gelu")
         return cls(dict(tiny.UNET_CONFIG), dict(tiny.VAE_CONFIG), text, vision)
 
+    @classmethod
+    def from_checkpoints(cls, root: Path | str, model_type: ModelType | str) -> "Shapes":
+        """The architectures a checkpoint directory declares (configs only, no weights)."""
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPVisionConfig
+
+        from vto.core.checkpoints import CheckpointDir
+
+        ckpt = CheckpointDir(Path(root))
+        unet = UNet2DConditionModel.load_config(ckpt.unet(ModelType(model_type), "unet_vton"))
+        return cls(dict(unet), dict(AutoencoderKL.load_config(ckpt.ootd / "vae")),
+                   CLIPTextConfig.from_pretrained(ckpt.ootd / "text_encoder").to_dict(),
+                   CLIPVisionConfig.from_pretrained(ckpt.clip).to_dict())
+
 
 # -- construction on any device (meta: no memory, no math) --------------------------------------
 
 def make_unet(shapes: Shapes, in_channels: int):
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(in_channels=in_channels, **shapes.unet)
+    return UNet2DConditionModel.from_config({**shapes.unet, "in_channels": in_channels})
 
 
 def make_vae(shapes: Shapes):
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(**shapes.vae)
+    return AutoencoderKL.from_config(shapes.vae)
 
 
 def make_text_encoder(shapes: Shapes, bos: int = 49406, eos: int = 49407):
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    return CLIPTextModel(CLIPTextConfig(**shapes.text, bos_token_id=bos, eos_token_id=eos,
-                                        pad_token_id=1))
+    return CLIPTextModel(CLIPTextConfig(**{**shapes.text, "bos_token_id": bos,
+                                           "eos_token_id": eos, "pad_token_id": 1}))
 
 
 def make_image_encoder(shapes: Shapes):
@@ -193,9 +207,18 @@ def make_image_processor():
 
 # -- pipelines ----------------------------------------------------------------------------------
 
+def build(factory, *args, device: torch.device, dtype: torch.dtype, seed: int) -> nn.Module:
+    """``factory(*args)`` with random weights on ``device`` (on meta: shapes only)."""
+    module = on_meta(factory, *args)
+    if device.type == "meta":
+        return nn.Module.to(module, dtype=dtype)
+    return materialize(module, device, dtype, seed)
+
+
 @dataclass
 class RandomModels:
-    """Random hd/dc pipelines sharing one VAE, text encoder, tokenizer, CLIP tower, processor."""
+    """Random hd/dc pipelines sharing one VAE, text encoder, tokenizer, CLIP tower, processor
+    (on the meta device: the same pipelines without storage, for counting FLOPs)."""
 
     shapes: Shapes
     device: torch.device
@@ -204,23 +227,23 @@ class RandomModels:
     seed: int = 0
 
     def shared(self) -> dict[str, Any]:
-        def build(name: str):
+        def part(name: str):
             tokenizer = self.parts.get(("bench", "tokenizer"), make_tokenizer)
             fp32 = torch.float32  # CLIP towers run in fp32, as vto's loader keeps them
             makers = {
-                "vae": lambda: materialize(on_meta(make_vae, self.shapes), self.device,
-                                           self.dtype, self.seed + 1),
-                "text_encoder": lambda: materialize(
-                    on_meta(make_text_encoder, self.shapes, tokenizer.bos_token_id,
-                            tokenizer.eos_token_id), self.device, fp32, self.seed + 2),
-                "image_encoder": lambda: materialize(on_meta(make_image_encoder, self.shapes),
-                                                     self.device, fp32, self.seed + 3),
+                "vae": lambda: build(make_vae, self.shapes, device=self.device,
+                                     dtype=self.dtype, seed=self.seed + 1),
+                "text_encoder": lambda: build(
+                    make_text_encoder, self.shapes, tokenizer.bos_token_id,
+                    tokenizer.eos_token_id, device=self.device, dtype=fp32, seed=self.seed + 2),
+                "image_encoder": lambda: build(make_image_encoder, self.shapes,
+                                               device=self.device, dtype=fp32, seed=self.seed + 3),
                 "image_processor": make_image_processor,
                 "tokenizer": lambda: tokenizer,
             }
             return self.parts.get(("bench", name, str(self.device), str(self.dtype)), makers[name])
 
-        return {name: build(name) for name in
+        return {name: part(name) for name in
                 ("vae", "text_encoder", "tokenizer", "image_encoder", "image_processor")}
 
     def pipeline(self, model_type: ModelType | str):
@@ -228,11 +251,24 @@ class RandomModels:
 
         model_type = ModelType(model_type)
         offset = 10 + 2 * list(ModelType).index(model_type)
-        unets = [materialize(on_meta(make_unet, self.shapes, channels), self.device, self.dtype,
-                             self.seed + offset + i) for i, channels in enumerate((4, 8))]
+        unets = [build(make_unet, self.shapes, channels, device=self.device, dtype=self.dtype,
+                       seed=self.seed + offset + i) for i, channels in enumerate((4, 8))]
         return OOTDPipeline(**self.shared(), unet_garm=unets[0], unet_vton=unets[1],
                             scheduler=make_scheduler(), model_type=model_type,
-                            device=self.device, dtype=self.dtype)
+                            device=self.device, dtype=self.dtype, cache=self.parts.cache,
+                            options=self.parts.options)
+
+
+def pipelines(names: list[str], *, device: torch.device, dtype: torch.dtype,
+              checkpoints: Path | str | None = None, tiny: bool = False,
+              parts: SharedParts | None = None) -> dict[str, Any]:
+    """hd and/or dc as the bench runs them, sharing ``parts``: real weights from
+    ``checkpoints`` through vto's loader, else random full-size (or tiny) models."""
+    parts = parts if parts is not None else SharedParts()
+    if checkpoints is not None:
+        return {name: load_pipeline(checkpoints, name, device, dtype, parts) for name in names}
+    models = RandomModels(Shapes.tiny() if tiny else Shapes.full(), device, dtype, parts)
+    return {name: models.pipeline(name) for name in names}
 
 
 def load_pipeline(root: Path | str, model_type: ModelType | str, device: torch.device,

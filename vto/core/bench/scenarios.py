@@ -1,0 +1,188 @@
+"""What `vto bench` runs: the scenarios, their inputs and cache states, baseline and vto.
+
+A shop's traffic decides what is cached when a request arrives, so each scenario is a cache
+state for the measured request (job 0), or a queue:
+
+    cold         new garment, new person        nothing cached
+    catalog      cached garment, new person     the garment's prompt, latents and K/V cached
+    same-person  cached person, new garment     the person's two latents cached
+    warm         both cached
+    queue        K compatible new jobs          denoised as one batch (``run_batch``)
+
+"Cached" means filled by an earlier request with the same garment/person that the row does
+not time (the scenarios run in the order above, so one request fills the next's state; what
+must not be cached is then dropped from the cache by its key prefix).
+
+The baseline is the original's computation on the same weights (``OOTDPipeline.original_math``:
+2N-query attention, garment K/V every step, no caches, CFG batch even at 1.0), jobs one by one.
+Having no cache, its computation for job 0 is the same in every single-job scenario: it is
+measured once and compared with each. The images of every vto row are compared with the
+baseline's for the same jobs (same seeds).
+
+The plan is run by a *meter* (:class:`Meter`): timing and peak memory on real models
+(vto.core.bench.timing), or FLOPs on meta models (vto.core.bench.flops) — the same code paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from vto.core.models.ootd.batch import TryOnCall
+from vto.core.types import Category
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    cached: frozenset[str] = frozenset()   # what of job 0 the cache holds: "garment", "person"
+    batched: bool = False                  # jobs 0..K-1 in one run_batch, cache empty
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("cold", "new garment, new person"),
+    Scenario("warm", "cached garment and person", frozenset({"garment", "person"})),
+    Scenario("catalog", "cached garment, new person", frozenset({"garment"})),
+    Scenario("same-person", "cached person, new garment", frozenset({"person"})),
+    Scenario("queue", "K compatible new jobs, batched", batched=True),
+)}
+ORDER = tuple(SCENARIOS)  # run order: each state reuses what the previous request cached
+_PREFIX = {"garment": "ootd-garment", "person": "ootd-person"}  # vto.core.models.ootd.caching
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    size: tuple[int, int] = (384, 512)   # working size (W, H)
+    steps: int = 4
+    guidance: float = 2.0
+    samples: int = 1
+    queue: int = 4
+    category: Category = Category.UPPER_BODY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": f"{self.size[0]}x{self.size[1]}", "steps": self.steps,
+                "guidance": self.guidance, "samples": self.samples, "queue": self.queue,
+                "category": self.category.value}
+
+
+def synthetic_inputs(size: tuple[int, int], seed: int = 0) -> dict[str, Image.Image]:
+    """Smooth random person and garment (licence-free), a torso-shaped mask and the masked
+    person, at ``size``; a different ``seed`` gives a different person and garment."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+
+    def image() -> Image.Image:
+        small = rng.integers(0, 256, (max(h // 32, 2), max(w // 32, 2), 3), dtype=np.uint8)
+        return Image.fromarray(small).resize(size, Image.BICUBIC)
+
+    person, garment = image(), image()
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (w // 4, h // 4, 3 * w // 4, 3 * h // 4))
+    masked = Image.composite(Image.new("RGB", size, (127, 127, 127)), person, mask)
+    return {"person": person, "garment": garment, "mask": mask, "masked": masked}
+
+
+def job(config: BenchConfig, index: int) -> TryOnCall:
+    """Job ``index``: its own garment, person and seed."""
+    images = synthetic_inputs(config.size, seed=index)
+    return TryOnCall(garment=images["garment"], person=images["person"],
+                     person_masked=images["masked"], mask=images["mask"],
+                     category=config.category, num_samples=config.samples,
+                     num_steps=config.steps, image_scale=config.guidance, seed=1000 + index)
+
+
+@dataclass
+class Measurement:
+    """One measured run of one or more jobs (whatever the meter fills)."""
+
+    jobs: int
+    images: int
+    seconds: float | None = None
+    peak_bytes: int | None = None
+    flops: int | None = None
+    outputs: list[list[Image.Image]] = field(default_factory=list)  # per job (timed runs)
+
+
+class Meter(Protocol):
+    def __call__(self, run: Callable[[], list], jobs: int, images: int) -> Measurement:
+        """Run ``run`` (returns one result per job) and measure it."""
+
+
+def _results(results: Sequence) -> list:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+def _images(results: list) -> list[list[Image.Image]]:
+    return [list(r.images) if r.images and r.images[0] is not None else [] for r in results]
+
+
+def run_plan(pipe, config: BenchConfig, names: Sequence[str], meter: Meter,
+             progress: Callable[[str], None] = lambda line: None
+             ) -> dict[tuple[str, str], Measurement]:
+    """Measurements keyed by (scenario, "baseline" | "vto"), for ``names`` (in :data:`ORDER`)."""
+    names = [n for n in ORDER if n in set(names)]
+    n_queue = config.queue if "queue" in names else 1
+    base_jobs = list(range(n_queue)) if "queue" in names else [0]
+    per_job: dict[int, Measurement] = {}
+    for index in base_jobs:  # the original: one job at a time, nothing cached
+        progress(f"baseline job {index + 1}/{len(base_jobs)}")
+        call = job(config, index)
+        with pipe.original_math():
+            per_job[index] = meter(lambda: _results(pipe.run_batch([call])), 1, config.samples)
+
+    out: dict[tuple[str, str], Measurement] = {}
+    cache = pipe.cache
+    if cache is None:
+        raise RuntimeError("the bench's vto rows need a pipeline with a cache")
+    cache.clear()
+    held: set[str] = set()  # what of job 0 the cache holds now
+    for name in names:
+        scenario = SCENARIOS[name]
+        if scenario.batched:
+            calls = [job(config, i) for i in range(config.queue)]
+            cache.clear()
+            held.clear()
+            progress(f"vto {name} ({config.queue} jobs)")
+            out[name, "vto"] = meter(lambda: _results(pipe.run_batch(calls)), len(calls),
+                                     len(calls) * config.samples)
+            out[name, "baseline"] = _combine([per_job[i] for i in range(config.queue)])
+            continue
+        call = job(config, 0)
+        if scenario.cached - held:  # an earlier, untimed request with the same inputs
+            progress(f"vto {name}: filling the cache")
+            _results(pipe.run_batch([call]))
+            held = {"garment", "person"}
+        for kind in held - scenario.cached:
+            cache.discard((_PREFIX[kind],))
+        held &= scenario.cached
+        hits = cache.hits
+        progress(f"vto {name}")
+        out[name, "vto"] = meter(lambda: _results(pipe.run_batch([call])), 1, config.samples)
+        if cache.hits - hits != len(scenario.cached):
+            raise RuntimeError(f"{name}: expected {len(scenario.cached)} cache hit(s), got "
+                               f"{cache.hits - hits} (cache bound {cache.max_bytes} bytes too "
+                               "small for this size?)")
+        out[name, "baseline"] = per_job[0]
+        held = {"garment", "person"}
+    return out
+
+
+def _combine(parts: list[Measurement]) -> Measurement:
+    """Jobs run one after the other, as one measurement."""
+    def total(attr: str):
+        values = [getattr(p, attr) for p in parts]
+        return None if any(v is None for v in values) else sum(values)
+
+    peaks = [p.peak_bytes for p in parts if p.peak_bytes is not None]
+    return Measurement(jobs=sum(p.jobs for p in parts), images=sum(p.images for p in parts),
+                       seconds=total("seconds"), flops=total("flops"),
+                       peak_bytes=max(peaks) if peaks else None,
+                       outputs=[o for p in parts for o in p.outputs])
