@@ -34,7 +34,7 @@ def build_worker(settings):  # noqa: ANN001, ANN201 - small factory shared with 
     from vto.service.worker import calls
     from vto.service.worker.process import build_engine, worker_name
     from vto.service.worker.runner import JobRunner
-    from vto.service.wiring import worker_parts
+    from vto.service.worker.parts import worker_parts
 
     parts = worker_parts(settings)
     engine = build_engine(settings)

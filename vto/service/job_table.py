@@ -283,14 +283,6 @@ class JobTable:
         return sorted(claimed, key=lambda job: (job.created_at, job.id))
 
     @_guarded
-    def queued(self, limit: int) -> list[Job]:
-        """The oldest queued jobs (a worker picks a compatible batch among them)."""
-        with self.db.connect() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.status == JobStatus.QUEUED.value)
-                                .order_by(jobs.c.created_at).limit(limit)).all()
-        return [Job.from_row(row) for row in rows]
-
-    @_guarded
     def _claim_where(self, worker: str, condition: Any) -> Job | None:
         now = time.time()
         stmt = (update(jobs)

@@ -2,7 +2,7 @@
 
     services = build_services(settings)    # nothing started
     services.start() … services.stop()     # threads, the worker process, the deliverer
-    parts = worker_parts(settings)         # what a worker process / `vto worker` needs
+    parts = worker_parts(settings)         # what runs jobs (vto.service.worker.parts)
 
 Typed: routes receive :class:`Services`, never a bag of attributes. With the embedded queue the
 API spawns the worker process (vto.service.worker.process); with Celery, `vto worker`
@@ -21,7 +21,6 @@ from PIL import Image
 
 from vto.core.request import Limits
 from vto.service.catalog import Catalog
-from vto.service.db import make_engine
 from vto.service.deliveries import WebhookDeliverer, WebhookOutbox
 from vto.service.events import Broadcaster, TablePoller
 from vto.service.garment_store import GarmentStore
@@ -32,39 +31,14 @@ from vto.service.queue import CeleryEngineClient, CeleryQueue, EmbeddedQueue, En
 from vto.service.ratelimit import RateLimiter
 from vto.service.service import JobService
 from vto.service.settings import Settings
-from vto.service.storage import Storage, make_storage
+from vto.service.storage import Storage
 from vto.service.uploads import DecodeBudget
 from vto.service.webhooks import WebhookSender, load_or_create_secret
+from vto.service.worker.parts import worker_parts
 
 log = logging.getLogger(__name__)
 
 CLASSIFY_TIMEOUT_S = 20.0
-
-
-def make_storage_for(settings: Settings) -> Storage:
-    if settings.storage == "s3":
-        return make_storage("s3", bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
-                            region=settings.s3_region, access_key=settings.s3_access_key,
-                            secret_key=settings.s3_secret_key, prefix=settings.s3_prefix)
-    return make_storage("local", root=settings.storage_dir)
-
-
-@dataclass
-class WorkerParts:
-    """What runs jobs needs: the shared job table, storage and webhook outbox."""
-
-    table: JobTable
-    storage: Storage
-    outbox: WebhookOutbox
-
-
-def worker_parts(settings: Settings, storage: Storage | None = None) -> WorkerParts:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = make_engine(settings.db_url)
-    return WorkerParts(table=JobTable(database, lease_s=settings.lease_s,
-                                      max_attempts=settings.max_attempts),
-                       storage=storage or make_storage_for(settings),
-                       outbox=WebhookOutbox(database))
 
 
 @dataclass

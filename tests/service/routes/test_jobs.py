@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.service.conftest import (make_settings, mask_png, png, start_server, tryon_files,
                                     wait_for)
-from vto.service.routes.jobs import prefer_wait
+from vto.service.routes.render import prefer_wait
 from vto.service.storage import LocalStorage
 
 

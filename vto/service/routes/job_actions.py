@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from vto.service.job_actions import delete_job, rerun_job
 from vto.service.problems import responses
 from vto.service.routes.deps import Owner, ServicesDep, Submitter
-from vto.service.routes.jobs import JobId, accepted_response
+from vto.service.routes.jobs import JobId
+from vto.service.routes.render import accepted_response
 from vto.service.routes.schemas import JobPublic
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])

@@ -12,7 +12,6 @@ path; delete and re-run are vto.service.routes.job_actions.
 # scope (the deployment's limits), which FastAPI can only see when they are evaluated here.
 import enum
 import json
-import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadFile
@@ -28,7 +27,7 @@ from vto.service.problems import responses
 from vto.service.routes import tryon_json
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
 from vto.service.routes.outputs import OUTPUT_RESPONSES, output_response
-from vto.service.routes.render import job_public
+from vto.service.routes.render import accepted_response, job_public, job_response
 from vto.service.routes.schemas import JobList, JobPublic
 from vto.service.service import CURSOR_PATTERN, StreamEvent, Uploads
 
@@ -66,20 +65,6 @@ async def check_form(request: Request) -> None:
     if repeated:
         raise InvalidInput(f"form field(s) sent more than once: {', '.join(repeated)}",
                            field=repeated[0])
-
-
-def prefer_wait(prefer: str | None, cap_s: float) -> float:
-    """Seconds of ``Prefer: wait=N`` (RFC 7240), at most ``cap_s``; 0 when absent or unusable."""
-    for part in (prefer or "").replace(";", ",").split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "wait":
-            try:
-                seconds = float(value.strip().strip('"'))
-            except ValueError:
-                return 0.0
-            return min(seconds, cap_s) if math.isfinite(seconds) and seconds > 0 else (
-                cap_s if seconds == math.inf else 0.0)
-    return 0.0
 
 
 def sse(event: StreamEvent | None, base: str, view: Any = None) -> str:
@@ -241,28 +226,4 @@ def build(limits: Limits, prefer_wait_max_s: float) -> APIRouter:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     return router
-
-
-async def accepted_response(services: Any, owner: str, job: Job, created: bool,
-                            request: Request, prefer: str | None,
-                            prefer_wait_max_s: float) -> JSONResponse:
-    """The answer to an accepted submission: 202 + Location (200 when it finished within
-    ``Prefer: wait``), ``Idempotent-Replayed`` for a replay."""
-    headers = {"Location": f"/v1/jobs/{job.id}"}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    wait_s = prefer_wait(prefer, prefer_wait_max_s)
-    if wait_s and not job.status.is_terminal:
-        job = await services.jobs.wait(owner, job.id, wait_s)
-        headers["Preference-Applied"] = f"wait={int(wait_s)}"
-    if not job.status.is_terminal:
-        headers["Retry-After"] = "2"
-    return await job_response(services, job, request, 200 if job.status.is_terminal
-                              else 202, headers)
-
-
-async def job_response(services: Any, job: Job, request: Request, status: int,
-                       headers: dict[str, str] | None = None) -> JSONResponse:
-    view = await run_in_threadpool(services.jobs.view, job)
-    return JSONResponse(job_public(view, base_url(request)), status_code=status, headers=headers)
 

@@ -28,7 +28,8 @@ from vto.service.jobs import Job, JobStatus
 from vto.service.metrics import table_times
 from vto.service.problems import responses
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
-from vto.service.routes.jobs import ModelId, job_response, read_upload
+from vto.service.routes.jobs import ModelId, read_upload
+from vto.service.routes.render import job_response
 from vto.service.routes.outputs import OUTPUT_RESPONSES, output_response
 from vto.service.routes.schemas import GenerateOut, VtoOut
 from vto.service.service import Uploads

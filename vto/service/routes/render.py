@@ -1,11 +1,18 @@
-"""Job documents as clients see them: the one place URLs are built from a job."""
+"""Job documents as clients see them, and the responses that carry them: the one place URLs
+are built from a job."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any
 
-from vto.service.jobs import JobStatus
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from vto.service.jobs import Job, JobStatus
+from vto.service.routes.deps import base_url
 from vto.service.service import JobView
 
 
@@ -52,3 +59,41 @@ def job_public(view: JobView, base: str) -> dict[str, Any]:
         "urls": {"self": self_url, "events": f"{self_url}/events",
                  "cancel": f"{self_url}/cancel"},
     }
+
+
+def prefer_wait(prefer: str | None, cap_s: float) -> float:
+    """Seconds of ``Prefer: wait=N`` (RFC 7240), at most ``cap_s``; 0 when absent or unusable."""
+    for part in (prefer or "").replace(";", ",").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                seconds = float(value.strip().strip('"'))
+            except ValueError:
+                return 0.0
+            return min(seconds, cap_s) if math.isfinite(seconds) and seconds > 0 else (
+                cap_s if seconds == math.inf else 0.0)
+    return 0.0
+
+
+async def accepted_response(services: Any, owner: str, job: Job, created: bool,
+                            request: Request, prefer: str | None,
+                            prefer_wait_max_s: float) -> JSONResponse:
+    """The answer to an accepted submission: 202 + Location (200 when it finished within
+    ``Prefer: wait``), ``Idempotent-Replayed`` for a replay."""
+    headers = {"Location": f"/v1/jobs/{job.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    wait_s = prefer_wait(prefer, prefer_wait_max_s)
+    if wait_s and not job.status.is_terminal:
+        job = await services.jobs.wait(owner, job.id, wait_s)
+        headers["Preference-Applied"] = f"wait={int(wait_s)}"
+    if not job.status.is_terminal:
+        headers["Retry-After"] = "2"
+    return await job_response(services, job, request, 200 if job.status.is_terminal
+                              else 202, headers)
+
+
+async def job_response(services: Any, job: Job, request: Request, status: int,
+                       headers: dict[str, str] | None = None) -> JSONResponse:
+    view = await run_in_threadpool(services.jobs.view, job)
+    return JSONResponse(job_public(view, base_url(request)), status_code=status, headers=headers)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vto.core.types import Category, Framing
 from vto.service.routes.deps import ServicesDep, Submitter
+from vto.service.routes.render import accepted_response
 from vto.service.routes.json_body import (JSONBodyRoute, fetch_images, image_fetcher,
                                           json_object, parse_body)
 from vto.service.service import Uploads
@@ -104,7 +105,6 @@ def add_routes(router: APIRouter, prefer_wait_max_s: float) -> None:
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
         prefer: Annotated[str | None, Header(alias="Prefer")] = None,
     ) -> JSONResponse:
-        from vto.service.routes.jobs import accepted_response
 
         body = read_tryon(await json_object(request))
         images = await fetch_images(image_fetcher(request),

@@ -249,7 +249,7 @@ class _Child:
             os._exit(0)
 
     def run(self) -> None:
-        from vto.service.wiring import worker_parts
+        from vto.service.worker.parts import worker_parts
 
         parts = worker_parts(self.settings)
         self.engine = build_engine(self.settings)

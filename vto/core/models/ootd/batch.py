@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,7 +32,16 @@ from vto.core.request import resolve_seed
 from vto.core.types import Category
 
 if TYPE_CHECKING:
-    from vto.core.models.ootd.pipeline import OOTDPipeline, TryOnOutput
+    from vto.core.models.ootd.pipeline import OOTDPipeline
+
+
+@dataclass
+class TryOnOutput:
+    """One request's result: its images and the seed they came from."""
+
+    images: list[Image.Image]
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,8 +219,6 @@ def _run_group(pipe: "OOTDPipeline", indexed: list[tuple[int, TryOnCall]], origi
             results[index] = exc
     if not active:
         return
-    from vto.core.models.ootd.pipeline import TryOnOutput
-
     try:
         finished = _denoise(pipe, active, 0, results)
     except Exception as exc:  # noqa: BLE001 - a shared UNet call failed: so did its requests
@@ -227,7 +234,7 @@ def _run_group(pipe: "OOTDPipeline", indexed: list[tuple[int, TryOnCall]], origi
 
 
 def run_batch(pipe: "OOTDPipeline", calls: Sequence["TryOnCall | Mapping"], *,
-              original: bool = False) -> "list[TryOnOutput | BaseException]":
+              original: bool = False) -> list[TryOnOutput | BaseException]:
     """One result per call, in order: its TryOnOutput or the exception that ended it. Calls of
     different working size or step count run as separate batches."""
     pipe.fusion.check()

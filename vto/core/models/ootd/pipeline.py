@@ -24,7 +24,6 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ from PIL import Image
 from vto.core.checkpoints import CheckpointDir
 from vto.core.cache import ByteLRU
 from vto.core.models.base import Memory, RuntimeOptions, SharedParts, StepCallback
-from vto.core.models.ootd.batch import TryOnCall, run_batch
+from vto.core.models.ootd.batch import TryOnCall, TryOnOutput, run_batch
 from vto.core.models.ootd.caching import GarmentWork, PersonWork, garment_work, person_work
 from vto.core.models.ootd.fusion import Fusion, install
 from vto.core.models.ootd.memory import apply_options, original_layout, warm_up
@@ -44,13 +43,6 @@ from vto.errors import CheckpointError, InvalidInput
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass
-class TryOnOutput:
-    images: list[Image.Image]
-    seed: int
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _load_scheduler(ckpt: CheckpointDir):
