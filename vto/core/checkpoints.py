@@ -15,7 +15,6 @@ them vto.core.download's.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable

@@ -5,10 +5,11 @@ vto errors (an unreachable database is a 503 with Retry-After, never a 500).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +35,18 @@ def db_errors() -> Iterator[None]:
             raise Unavailable("the job database connection was lost; retry shortly",
                               retry_after_s=RETRY_AFTER_S) from exc
         raise
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(method: F) -> F:
+    """A table method whose database errors surface as :func:`db_errors` says."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with db_errors():
+            return method(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def make_engine(url: str) -> Engine:

@@ -4,24 +4,22 @@ states). Thread-safe; one instance per process. Database outages surface as
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from vto.errors import Cancelled, WorkerLost
-from vto.service.db import db_errors, make_engine, metadata
+from vto.service.db import db_errors, guarded, make_engine, metadata
+from vto.service.job_reports import JobReports
 from vto.service.jobs import WAITING, Job, JobStatus, LeaseLost, QueueFull, jobs
 
 log = logging.getLogger(__name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Request fields that must be equal for jobs to share a denoising batch (any garments, seeds,
 #: guidance, sample counts and framings may share one).
@@ -38,16 +36,9 @@ def _param_equals(name: str, value: Any) -> Any:
     return field.as_float() == float(value)
 
 
-def _guarded(method: F) -> F:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with db_errors():
-            return method(*args, **kwargs)
-    return wrapper  # type: ignore[return-value]
-
-
-class JobTable:
-    """All access to the job table. Thread-safe; one instance per process."""
+class JobTable(JobReports):
+    """All access to the job table (its read-only summaries in JobReports). Thread-safe; one
+    instance per process."""
 
     def __init__(self, database: str | Engine, *, lease_s: float = 60.0,
                  max_attempts: int = 3) -> None:
@@ -68,7 +59,7 @@ class JobTable:
             conn.execute(select(1))
 
     # --- creation -----------------------------------------------------------------------------
-    @_guarded
+    @guarded
     def reserve(self, *, owner: str, params: dict[str, Any], request_hash: str,
                 idempotency_key: str | None = None, webhook_url: str | None = None,
                 queue_max: int | None = None) -> tuple[Job, bool]:
@@ -111,7 +102,7 @@ class JobTable:
         if self.is_postgres:  # SQLite already holds the write lock (BEGIN IMMEDIATE)
             conn.execute(text("SELECT pg_advisory_xact_lock(7406001)"))
 
-    @_guarded
+    @guarded
     def mark_queued(self, job_id: str, inputs: dict[str, str]) -> Job:
         now = time.time()
         with self.db.begin() as conn:
@@ -125,7 +116,7 @@ class JobTable:
             raise LookupError(f"job {job_id} is not accepting")
         return Job.from_row(row)
 
-    @_guarded
+    @guarded
     def abandon(self, job_id: str) -> None:
         """Drop a reservation whose inputs could not be stored."""
         with self.db.begin() as conn:
@@ -133,13 +124,13 @@ class JobTable:
                                             jobs.c.status == JobStatus.ACCEPTING.value))
 
     # --- reads --------------------------------------------------------------------------------
-    @_guarded
+    @guarded
     def get(self, job_id: str) -> Job | None:
         with self.db.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return Job.from_row(row) if row is not None else None
 
-    @_guarded
+    @guarded
     def get_many(self, job_ids: list[str]) -> list[Job]:
         if not job_ids:
             return []
@@ -147,14 +138,14 @@ class JobTable:
             rows = conn.execute(select(jobs).where(jobs.c.id.in_(job_ids))).all()
         return [Job.from_row(row) for row in rows]
 
-    @_guarded
+    @guarded
     def find_idempotent(self, owner: str, key: str) -> Job | None:
         with self.db.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.owner == owner,
                                                   jobs.c.idempotency_key == key)).first()
         return Job.from_row(row) if row is not None else None
 
-    @_guarded
+    @guarded
     def list_jobs(self, owner: str, *, statuses: list[JobStatus] | None = None,
              before: tuple[float, str] | None = None, limit: int = 20) -> list[Job]:
         """One owner's visible jobs, newest first; ``before`` = (created_at, id) of the last
@@ -171,57 +162,7 @@ class JobTable:
         with self.db.connect() as conn:
             return [Job.from_row(row) for row in conn.execute(query)]
 
-    @_guarded
-    def queue_depth(self) -> int:
-        with self.db.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(jobs)
-                                    .where(jobs.c.status == JobStatus.QUEUED.value)).scalar_one())
-
-    @_guarded
-    def queue_position(self, job: Job) -> int | None:
-        """1-based position among queued jobs (None unless queued)."""
-        if job.status is not JobStatus.QUEUED:
-            return None
-        with self.db.connect() as conn:
-            ahead = conn.execute(select(func.count()).select_from(jobs).where(
-                jobs.c.status == JobStatus.QUEUED.value,
-                jobs.c.created_at < job.created_at)).scalar_one()
-        return int(ahead) + 1
-
-    @_guarded
-    def counts(self) -> dict[str, int]:
-        """Number of jobs per visible status (every status present, zero when none)."""
-        out = {s.value: 0 for s in JobStatus if s is not JobStatus.ACCEPTING}
-        with self.db.connect() as conn:
-            for status, n in conn.execute(select(jobs.c.status, func.count())
-                                          .group_by(jobs.c.status)):
-                if status in out:
-                    out[status] = int(n)
-        return out
-
-    @_guarded
-    def success_times(self, category: str | None = None, limit: int = 100) -> list[float]:
-        """Run times (``result.inference_seconds``) of the last ``limit`` succeeded jobs, oldest
-        first, optionally of one category. Every worker writes them here, so any process can
-        compute job statistics."""
-        seconds = jobs.c.result["inference_seconds"].as_float()
-        query = (select(seconds).where(jobs.c.status == JobStatus.SUCCEEDED.value,
-                                       seconds.is_not(None))
-                 .order_by(jobs.c.finished_at.desc()).limit(limit))
-        if category is not None:
-            query = query.where(jobs.c.params["category"].as_string() == category)
-        with self.db.connect() as conn:
-            return [float(r[0]) for r in conn.execute(query)][::-1]
-
-    @_guarded
-    def finished_since(self, after: float) -> list[Job]:
-        """Terminal jobs with ``finished_at >= after``, oldest first."""
-        with self.db.connect() as conn:
-            rows = conn.execute(select(jobs).where(jobs.c.finished_at >= after)
-                                .order_by(jobs.c.finished_at)).all()
-        return [Job.from_row(row) for row in rows]
-
-    @_guarded
+    @guarded
     def ids_with_status(self, status: JobStatus) -> list[str]:
         with self.db.connect() as conn:
             return [r[0] for r in conn.execute(select(jobs.c.id)
@@ -241,7 +182,7 @@ class JobTable:
         """Take one given job if it is queued (Celery tasks name their job)."""
         return self._claim_where(worker, jobs.c.id == job_id)
 
-    @_guarded
+    @guarded
     def claim_batch(self, worker: str, limit: int, *,
                     compatible_with: Job | None = None) -> list[Job]:
         """Take up to ``limit`` queued jobs that may denoise as one batch, oldest first: the
@@ -282,7 +223,7 @@ class JobTable:
         claimed = [Job.from_row(row) for row in rows]
         return sorted(claimed, key=lambda job: (job.created_at, job.id))
 
-    @_guarded
+    @guarded
     def _claim_where(self, worker: str, condition: Any) -> Job | None:
         now = time.time()
         stmt = (update(jobs)
@@ -297,7 +238,7 @@ class JobTable:
             row = conn.execute(stmt).first()
         return Job.from_row(row) if row is not None else None
 
-    @_guarded
+    @guarded
     def heartbeat(self, job_id: str, worker: str, *, step: int | None = None,
                   total: int | None = None) -> bool:
         """Extend the lease (and record progress); returns whether cancel was requested.
@@ -319,7 +260,7 @@ class JobTable:
             raise LeaseLost(job_id)
         return bool(row[0])
 
-    @_guarded
+    @guarded
     def finish(self, job_id: str, worker: str, status: JobStatus, *,
                outputs: list[dict[str, Any]] | None = None, error: dict[str, Any] | None = None,
                result: dict[str, Any] | None = None) -> Job | None:
@@ -340,7 +281,7 @@ class JobTable:
         return Job.from_row(row) if row is not None else None
 
     # --- client side --------------------------------------------------------------------------
-    @_guarded
+    @guarded
     def request_cancel(self, job_id: str) -> Job | None:
         """Queued → canceled at once; running → the cancel flag (the worker stops at its next
         step). Terminal jobs are returned unchanged; None for an unknown id."""
@@ -365,7 +306,7 @@ class JobTable:
         return self.get(job_id)
 
     # --- recovery and retention ---------------------------------------------------------------
-    @_guarded
+    @guarded
     def release(self, worker: str) -> None:
         """A worker died: end its leases now, so :meth:`recover` re-queues its jobs at once."""
         with self.db.begin() as conn:
@@ -373,7 +314,7 @@ class JobTable:
                                             jobs.c.status == JobStatus.RUNNING.value)
                          .values(lease_until=0.0))
 
-    @_guarded
+    @guarded
     def recover(self) -> tuple[list[str], list[str]]:
         """Expired leases: back to queued while attempts remain, else failed (worker-lost).
 
@@ -399,7 +340,7 @@ class JobTable:
                       ", ".join(failed[:10]))
         return requeued, failed
 
-    @_guarded
+    @guarded
     def expired(self, *, finished_before: float, accepting_before: float) -> Iterator[Job]:
         """Terminal jobs finished before the cut-off, and stale reservations."""
         with self.db.connect() as conn:
@@ -410,7 +351,7 @@ class JobTable:
         for row in rows:
             yield Job.from_row(row)
 
-    @_guarded
+    @guarded
     def delete(self, job_id: str) -> None:
         with self.db.begin() as conn:
             conn.execute(delete(jobs).where(jobs.c.id == job_id))

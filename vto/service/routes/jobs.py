@@ -22,7 +22,7 @@ from vto.core.models.registry import SPECS
 from vto.core.request import MAX_SEED, Limits
 from vto.core.types import Category, Framing
 from vto.errors import InvalidInput
-from vto.service.jobs import Job, JobStatus
+from vto.service.jobs import JobStatus
 from vto.service.problems import responses
 from vto.service.routes import tryon_json
 from vto.service.routes.deps import Owner, ServicesDep, Submitter, base_url
