@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+_MISSING = object()  # a cached value may be None
+
 #: Default byte bound where the device says nothing (CPU): generous for one process's RAM.
 DEFAULT_CACHE_BYTES = 2 * 2**30
 
@@ -139,14 +141,10 @@ class ByteLRU:
                 self.evictions += 1
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key][0]
-            self.misses += 1
-        value = compute()  # outside the lock: computing may take seconds
-        self.put(key, value)
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute()  # outside the lock: computing may take seconds
+            self.put(key, value)
         return value
 
     def discard(self, prefix: tuple) -> int:
