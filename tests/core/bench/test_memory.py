@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import torch
 
 from vto.core.bench.memory import LoadCheck, LoadPeak, load_check, read_peak, reset_peak
@@ -14,9 +16,13 @@ def test_peak_rss_sees_an_allocation_and_resets():
         import pytest
         pytest.skip("peak RSS cannot be reset here")
     before = read_peak(CPU)
-    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    # fresh anonymous pages, touched: RSS must grow (a torch tensor may reuse pages the
+    # allocator kept resident from earlier tests, which made this flaky)
+    block = mmap.mmap(-1, 64 * 2**20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
     grown = read_peak(CPU)
-    del block
+    block.close()
     reset_peak(CPU)
     assert grown - before >= 60 * 2**20
     assert read_peak(CPU) < grown
