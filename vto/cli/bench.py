@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory", default="full", choices=["auto", "full", "balanced", "low"],
                    help="memory mode of the measured pipeline (default: full)")
     p.add_argument("--compile", action="store_true", help="torch.compile the try-on UNet")
+    p.add_argument("--vae", default="auto", choices=["auto", "torch", "onnx"],
+                   help="what runs the vto rows' VAE (default: auto, ONNX Runtime on CPU; the "
+                        "baseline always runs torch, as the original)")
     p.add_argument("--memory-check", action=argparse.BooleanOptionalAction, default=True,
                    help="peak memory of hd alone vs hd and dc together, each loaded in a child "
                         "process (default: on; not with --flops)")
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from vto.core.bench.report import format_table, write_json  # torch: only when it runs
     from vto.core.bench.runner import BenchOptions, format_load, run_bench
     from vto.core.bench.scenarios import BenchConfig
-    from vto.core.models.base import Memory
+    from vto.core.models.base import Memory, VaeRuntime
+    from vto.core.paths import default_export_dir
     from vto.core.request import parse_size
     from vto.errors import InvalidInput
 
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         scenarios=args.scenarios, model=ModelType(args.model), device=args.device,
         dtype=args.dtype, checkpoints=args.checkpoints, flops_only=args.flops,
         memory_check=args.memory_check, memory=Memory(args.memory), compile=args.compile,
-        tiny=args.tiny)
+        vae=VaeRuntime(args.vae), export_dir=default_export_dir(), tiny=args.tiny)
     report = run_bench(options)
     c = report.config
     print(f"vto bench: ootd-{c['model']} {c['size']}, {c['steps']} steps, guidance "

@@ -31,26 +31,34 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 
 MEMORY_MODES = ("auto", "full", "balanced", "low")
+VAE_RUNTIMES = ("auto", "torch", "onnx")  # vto.core.models.base.VaeRuntime
 
 
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    """--memory and --compile (vto.core.models.base.RuntimeOptions; None: the environment's
-    VTO_MEMORY / VTO_COMPILE for serve and worker, else auto / off). Neither changes an image
-    beyond 1/255."""
+    """--memory, --vae and --compile (vto.core.models.base.RuntimeOptions; None: the
+    environment's VTO_MEMORY / VTO_VAE / VTO_COMPILE for serve and worker, else auto / auto /
+    off). None changes an image beyond 1/255."""
     parser.add_argument("--memory", default=None, choices=MEMORY_MODES,
                         help="what stays on the accelerator: full (everything), balanced (the "
                              "encoders wait in host memory between uses), low (balanced plus "
                              "UNet offload and a tiled VAE: 8 GB cards), auto (picked from free "
                              "device memory; default). CPU runs every mode like full")
+    parser.add_argument("--vae", default=None, choices=VAE_RUNTIMES,
+                        help="what runs the VAE: auto (ONNX Runtime on CPU, where it is faster; "
+                             "exported once and kept in $VTO_EXPORT_DIR or ~/.cache/vto/exports; "
+                             "torch elsewhere; default), torch, onnx")
     parser.add_argument("--compile", action="store_true", default=None,
                         help="torch.compile the try-on UNet (slow first run, faster after; "
                              "serve and worker warm it up before reporting ready)")
 
 
 def runtime_options_from_args(args: argparse.Namespace) -> "RuntimeOptions":
-    from vto.core.models.base import Memory, RuntimeOptions
+    from vto.core.models.base import Memory, RuntimeOptions, VaeRuntime
+    from vto.core.paths import default_export_dir
 
-    return RuntimeOptions(memory=Memory(args.memory or "auto"), compile=bool(args.compile))
+    return RuntimeOptions(memory=Memory(args.memory or "auto"), compile=bool(args.compile),
+                          vae=VaeRuntime(getattr(args, "vae", None) or "auto"),
+                          export_dir=default_export_dir())
 
 
 def add_request_flags(parser: argparse.ArgumentParser, *, diffusion: bool = True) -> None:

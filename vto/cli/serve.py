@@ -45,7 +45,7 @@ def add_service_flags(parser: argparse.ArgumentParser) -> None:
                                                   "model's own)")
     from vto.cli.common import add_runtime_flags
 
-    add_runtime_flags(parser)  # --memory, --compile (env VTO_MEMORY, VTO_COMPILE)
+    add_runtime_flags(parser)  # --memory, --vae, --compile (env VTO_MEMORY, VTO_VAE, VTO_COMPILE)
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
@@ -54,7 +54,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         catalog=args.catalog, storage=args.storage, s3_bucket=args.s3_bucket,
         s3_endpoint_url=args.s3_endpoint_url, queue=args.queue, broker_url=args.broker_url,
         database_url=args.database_url, default_steps=args.steps, memory=args.memory,
-        compile=args.compile, **extra)
+        vae=args.vae, compile=args.compile, **extra)
     if args.size:
         from vto.core.request import parse_size
 

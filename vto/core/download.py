@@ -39,6 +39,7 @@ from enum import Enum
 from pathlib import Path
 
 from vto.core.models.base import ModelSpec, Need, WeightFile
+from vto.core.paths import user_cache_dir
 from vto.errors import CheckpointError, DownloadError
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,7 @@ def default_checkpoint_dir() -> Path:
     """
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "vto" / "checkpoints"
+    return user_cache_dir() / "checkpoints"
 
 
 @dataclass(frozen=True)

@@ -11,5 +11,17 @@ import os
 from pathlib import Path
 
 
+def user_cache_dir() -> Path:
+    """vto's per-user cache folder: ``$XDG_CACHE_HOME/vto``, else ``~/.cache/vto``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "vto"
+
+
+def default_export_dir() -> Path:
+    """Where exported graphs (vto.core.models.vae_runtime) are kept: ``$VTO_EXPORT_DIR``, else
+    the user cache folder's ``exports``."""
+    env = os.environ.get("VTO_EXPORT_DIR")
+    return expand_path(env) if env else user_cache_dir() / "exports"
+
+
 def expand_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))

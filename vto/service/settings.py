@@ -22,7 +22,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from vto.core.models.base import Memory, RuntimeOptions
+from vto.core.models.base import Memory, RuntimeOptions, VaeRuntime
+from vto.core.paths import default_export_dir
 from vto.core.models.registry import get_spec
 from vto.core.request import CORE_LIMITS, Limits, TryOnRequest
 from vto.core.types import Framing
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     max_batch: int = Field(4, ge=1, le=64)     # compatible queued jobs denoised as one batch
     memory: Memory = Memory.AUTO               # auto | full | balanced | low
     compile: bool = False                      # torch.compile the try-on UNet, warmed before ready
+    vae: VaeRuntime = VaeRuntime.AUTO          # auto (ONNX Runtime on CPU) | torch | onnx
+    export_dir: Path | None = None             # exported VAE graphs; None: ~/.cache/vto/exports
     cache_bytes: int | None = Field(None, ge=0)  # garment/person cache; None: sized to the device
     warm_catalog: bool = False                 # warm the catalog's garments before ready
 
@@ -142,7 +145,7 @@ class Settings(BaseSettings):
     def _byte_size(cls, value: object) -> object:
         return parse_bytes(value) if isinstance(value, str) else value
 
-    @field_validator("memory", mode="before")
+    @field_validator("memory", "vae", mode="before")
     @classmethod
     def _memory_mode(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -186,6 +189,8 @@ class Settings(BaseSettings):
             self.catalog = self.catalog.expanduser().resolve()
         if self.presets is not None:
             self.presets = self.presets.expanduser().resolve()
+        if self.export_dir is not None:
+            self.export_dir = self.export_dir.expanduser().resolve()
         if self.storage is None:
             self.storage = "s3" if self.s3_bucket else "local"
         if self.storage == "s3" and not self.s3_bucket:
@@ -197,9 +202,10 @@ class Settings(BaseSettings):
         return self
 
     def runtime_options(self) -> RuntimeOptions:
-        """What the engine is built with (memory mode, compile, the cache bound)."""
+        """What the engine is built with (memory mode, VAE runtime, compile, the cache bound)."""
         return RuntimeOptions(memory=self.memory, compile=self.compile,
-                              cache_bytes=self.cache_bytes)
+                              cache_bytes=self.cache_bytes, vae=self.vae,
+                              export_dir=self.export_dir or default_export_dir())
 
     def limits(self) -> Limits:
         """vto's limits narrowed by this deployment (InvalidInput if a setting would widen)."""

@@ -13,12 +13,13 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vto.core.bench.memory import LoadCheck, load_check
 from vto.core.bench.report import Row, build_rows
 from vto.core.bench.scenarios import ORDER, BenchConfig, Measurement, Meter, run_plan
-from vto.core.models.base import Memory, RuntimeOptions, SharedParts
+from vto.core.models.base import Memory, RuntimeOptions, SharedParts, VaeRuntime
 from vto.core.types import ModelType
 
 
@@ -34,6 +35,8 @@ class BenchOptions:
     memory_check: bool = True          # hd alone vs hd+dc, in child processes
     memory: Memory = Memory.FULL
     compile: bool = False
+    vae: VaeRuntime = VaeRuntime.AUTO  # the vto rows' VAE (the baseline's is always torch)
+    export_dir: Path | None = None     # where the exported VAE is kept (None: not kept)
     tiny: bool = False                 # vto.dev.tiny's shapes (tests)
 
 
@@ -79,7 +82,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = _stderr) 
               "dtype": str(dtype).removeprefix("torch."), "weights": weights,
               "scenarios": [s for s in ORDER if s in options.scenarios],
               "flops_only": options.flops_only, "memory": options.memory.value,
-              "compile": options.compile, "torch": torch.__version__,
+              "compile": options.compile, "vae": options.vae.value, "torch": torch.__version__,
               "threads": torch.get_num_threads(), "load_average_start": _load_average()}
 
     say("counting FLOPs on the meta device")
@@ -96,11 +99,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = _stderr) 
                           checkpoints=options.checkpoints, tiny=options.tiny)
 
     say(f"building {options.model.value} ({weights}) on {device}")
-    parts = SharedParts(RuntimeOptions(memory=options.memory, compile=options.compile))
+    parts = SharedParts(RuntimeOptions(memory=options.memory, compile=options.compile,
+                                       vae=options.vae, export_dir=options.export_dir))
     pipe = pipelines([options.model.value], device=device, dtype=dtype,
                      checkpoints=options.checkpoints, tiny=options.tiny,
                      parts=parts)[options.model.value]
-    say("warm-up (1 step, caches set aside)")
+    say("warm-up (1 step, caches set aside; exports the VAE for ONNX Runtime if not kept)")
     cfg = options.config
     pipe.warm_up(cfg.size, num_steps=1, num_samples=cfg.samples, image_scale=cfg.guidance)
 

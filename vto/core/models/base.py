@@ -195,6 +195,16 @@ class Memory(str, Enum):
     LOW = "low"
 
 
+class VaeRuntime(str, Enum):
+    """What runs the VAE (``--vae``, ``VTO_VAE``; vto.core.models.vae_runtime). auto: ONNX
+    Runtime on CPU in float32 (faster there; the exported graph is kept on disk), torch
+    elsewhere. torch: always torch. onnx: ONNX Runtime wherever it can run."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     """Engine-wide performance choices (none changes an image beyond 1/255)."""
@@ -202,6 +212,8 @@ class RuntimeOptions:
     memory: Memory = Memory.AUTO
     compile: bool = False          # torch.compile the try-on UNet (static shapes, warmed up)
     cache_bytes: int | None = None # byte bound of the garment/person cache; None: sized to device
+    vae: VaeRuntime = VaeRuntime.AUTO  # torch or ONNX Runtime for the VAE (see VaeRuntime)
+    export_dir: Path | None = None # where exported graphs are kept (None: in this process only)
 
 
 class SharedParts:

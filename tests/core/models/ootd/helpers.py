@@ -11,17 +11,38 @@ def max_pixel_diff(a: list, b: list) -> int:
                for x, y in zip(a, b))
 
 
+class _Patched:
+    """Counts calls of ``owner.attr`` (an instance method) until removed."""
+
+    def __init__(self, owner, attr: str, bump) -> None:
+        self.owner, self.attr = owner, attr
+        method = getattr(owner, attr)
+
+        def counted(*args, **kwargs):
+            bump()
+            return method(*args, **kwargs)
+
+        setattr(owner, attr, counted)
+
+    def remove(self) -> None:
+        delattr(self.owner, self.attr)
+
+
 class Counter:
-    """Forward-call counter on modules (register_forward_hook), removed on exit."""
+    """Call counter, removed on exit: forward calls of modules (register_forward_hook), or
+    calls of a method given as ``(object, "name")`` — the VAE's passes are counted as the
+    pipeline's ``encode_latents``/``decode`` calls, whichever runtime (torch, ONNX) runs them."""
 
-    def __init__(self, **modules) -> None:
-        self.counts = {name: 0 for name in modules}
-        self.handles = [m.register_forward_hook(self._hook(name)) for name, m in modules.items()]
+    def __init__(self, **targets) -> None:
+        self.counts = {name: 0 for name in targets}
+        self.handles = [_Patched(*t, self._bump(name)) if isinstance(t, tuple)
+                        else t.register_forward_hook(lambda *a, bump=self._bump(name): bump())
+                        for name, t in targets.items()]
 
-    def _hook(self, name):
-        def hook(module, args, output):
+    def _bump(self, name):
+        def bump():
             self.counts[name] += 1
-        return hook
+        return bump
 
     def __enter__(self) -> "Counter":
         return self

@@ -24,7 +24,7 @@ def counter(cached_pipe):
     pipe = cached_pipe
     pipe.cache.clear()
     with Counter(garm=pipe.unet_garm, clip=pipe.image_encoder, text=pipe.text_encoder,
-                 vae_encoder=pipe.vae.encoder, vton=pipe.unet_vton) as counter:
+                 vae_encoder=(pipe, "encode_latents"), vton=pipe.unet_vton) as counter:
         yield counter
 
 

@@ -30,7 +30,7 @@ def test_original_math_equals_vto_and_computes_like_the_original(cached_pipe, sm
     before = pipe.cache.stats()
     sizes = []
     hook = pipe.unet_vton.register_forward_pre_hook(lambda m, a: sizes.append(a[0].shape[0]))
-    with Counter(garm=pipe.unet_garm, vae_encoder=pipe.vae.encoder, clip=pipe.image_encoder,
+    with Counter(garm=pipe.unet_garm, vae_encoder=(pipe, "encode_latents"), clip=pipe.image_encoder,
                  to_k=pipe.unet_vton.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_k,
                  ) as counter:
         try:

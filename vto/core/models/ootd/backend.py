@@ -29,8 +29,10 @@ class OOTDBackend:
 
     @classmethod
     def load(cls, root: Path, device: Any, dtype: Any, parts: SharedParts) -> "OOTDBackend":
-        return cls(OOTDPipeline.from_checkpoints(CheckpointDir(Path(root)), cls.variant,
-                                                 torch.device(device), dtype, parts=parts))
+        pipeline = OOTDPipeline.from_checkpoints(CheckpointDir(Path(root)), cls.variant,
+                                                 torch.device(device), dtype, parts=parts)
+        pipeline.prepare()  # the VAE's ONNX export (CPU) at load, not in the first request
+        return cls(pipeline)
 
     @staticmethod
     def _call(inputs: ModelInputs, params: RunParams,

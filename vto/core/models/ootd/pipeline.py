@@ -38,6 +38,7 @@ from vto.core.models.ootd.batch import TryOnCall, TryOnOutput, run_batch
 from vto.core.models.ootd.caching import GarmentWork, PersonWork, garment_work, person_work
 from vto.core.models.ootd.fusion import Fusion, install
 from vto.core.models.ootd.memory import apply_options, original_layout, warm_up
+from vto.core.models.vae_runtime import TorchVae, VaeRunner, vae_runner
 from vto.core.types import Category, ModelType
 from vto.errors import CheckpointError, InvalidInput
 
@@ -165,6 +166,11 @@ class OOTDPipeline:
         self._denoiser = unet_vton
         self.options = options or RuntimeOptions(memory=Memory.FULL)
         self.memory = apply_options(self, self.options)  # the resolved mode
+        # the VAE's calls: ONNX Runtime on CPU (vto.core.models.vae_runtime), torch elsewhere and
+        # under original_math()
+        self._torch_vae = TorchVae(vae)
+        self._vae_runner = vae_runner(vae, self.options.vae, self.device, dtype,
+                                      self.options.export_dir)
         self.fusion.check()  # no offload helper may have replaced the fusion processors
 
     @classmethod
@@ -240,7 +246,7 @@ class OOTDPipeline:
 
     def encode_latents(self, image: Image.Image) -> torch.Tensor:
         """Posterior mean, NOT scaled by the VAE scaling factor (only the repaint latents are)."""
-        return self.vae.encode(self.preprocess(image)).latent_dist.mode()
+        return self.vae_runner.encode_mode(self.preprocess(image))
 
     def prepare_noise(self, num_samples: int, latent_hw: tuple[int, int], seed: int) -> torch.Tensor:
         """The original's one random draw: on CPU, in the pipeline dtype, from manual_seed(seed)."""
@@ -250,7 +256,7 @@ class OOTDPipeline:
         return noise * self.scheduler.init_noise_sigma
 
     def decode(self, latents: torch.Tensor) -> list[Image.Image]:
-        image = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        image = self.vae_runner.decode(latents / self.vae.config.scaling_factor)
         image = (image / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
         return [Image.fromarray(x) for x in (image * 255).round().astype(np.uint8)]
 
@@ -298,6 +304,11 @@ class OOTDPipeline:
         return run_batch(self, calls, original=self.original)
 
     @property
+    def vae_runner(self) -> VaeRunner:
+        """torch under :meth:`original_math`, else the runner the options chose."""
+        return self._torch_vae if self.original else self._vae_runner
+
+    @property
     def original(self) -> bool:
         """Whether the original's computation runs (see :meth:`original_math`)."""
         return self._original or self.fusion.all_queries
@@ -331,6 +342,13 @@ class OOTDPipeline:
     def cache_person(self, person: Image.Image, person_masked: Image.Image) -> PersonWork:
         """Compute a person photo's latents (and its masked version's) into the cache now."""
         return person_work(self, person, person_masked, cache=self.cache)
+
+    def prepare(self) -> None:
+        """Export (or load the kept export of) the VAE for ONNX Runtime now, at load time,
+        rather than in the first request; nothing to do when torch runs it."""
+        prepare = getattr(self._vae_runner, "prepare", None)
+        if prepare is not None:
+            prepare()
 
     def warm_up(self, size: tuple[int, int] = (768, 1024), num_steps: int = 1,
                 num_samples: int = 1, image_scale: float = 2.0) -> None:
