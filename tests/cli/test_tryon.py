@@ -187,7 +187,8 @@ def test_memory_and_compile_flags_reach_the_engine(tiny_checkpoint, files, tmp_p
                                                    monkeypatch):
     from vto.cli.main import main
     from vto.core import engine as engines
-    from vto.core.models.base import Memory, RuntimeOptions
+    from vto.core.models.base import Memory, RuntimeOptions, VaeRuntime
+    from vto.core.paths import default_export_dir
 
     built = []
 
@@ -198,17 +199,22 @@ def test_memory_and_compile_flags_reach_the_engine(tiny_checkpoint, files, tmp_p
 
     monkeypatch.setattr(engines, "TryOnEngine", Recording)
     assert main(tryon_args(tiny_checkpoint, files, tmp_path / "o", "--memory", "low")) == 0
-    assert built == [RuntimeOptions(memory=Memory.LOW, compile=False)]
+    assert built == [RuntimeOptions(memory=Memory.LOW, compile=False,
+                                    export_dir=default_export_dir())]
     assert (tmp_path / "o" / "0.png").is_file()
     from vto.cli.main import parse
     from vto.cli.common import runtime_options_from_args
 
     args = parse(tryon_args(tiny_checkpoint, files, tmp_path / "p", "--compile", "--memory",
                             "balanced"))
+    kept = default_export_dir()  # ~/.cache/vto/exports unless VTO_EXPORT_DIR says otherwise
     assert runtime_options_from_args(args) == RuntimeOptions(memory=Memory.BALANCED,
-                                                             compile=True)
+                                                             compile=True, export_dir=kept)
     assert runtime_options_from_args(parse(tryon_args(tiny_checkpoint, files, tmp_path / "q"))
-                                     ) == RuntimeOptions(memory=Memory.AUTO, compile=False)
+                                     ) == RuntimeOptions(memory=Memory.AUTO, compile=False,
+                                                         export_dir=kept)
+    args = parse(tryon_args(tiny_checkpoint, files, tmp_path / "r", "--vae", "torch"))
+    assert runtime_options_from_args(args).vae is VaeRuntime.TORCH
 
 
 @pytest.mark.parametrize("command", ["tryon", "serve", "worker"])
@@ -229,11 +235,12 @@ def test_a_bad_memory_mode_is_one_line_and_exit_2(command, tiny_checkpoint, file
 def test_serve_and_worker_map_the_flags_to_settings(command, monkeypatch):
     from vto.cli.main import parse
     from vto.cli.serve import settings_from_args
-    from vto.core.models.base import Memory
+    from vto.core.models.base import Memory, VaeRuntime
 
     monkeypatch.setenv("VTO_MEMORY", "full")
     monkeypatch.setenv("VTO_COMPILE", "0")
+    monkeypatch.setenv("VTO_VAE", "torch")
     plain = settings_from_args(parse([command]))
-    assert (plain.memory, plain.compile) == (Memory.FULL, False)  # the environment's
-    flagged = settings_from_args(parse([command, "--memory", "low", "--compile"]))
-    assert (flagged.memory, flagged.compile) == (Memory.LOW, True)  # flags beat it
+    assert (plain.memory, plain.compile, plain.vae) == (Memory.FULL, False, VaeRuntime.TORCH)
+    flagged = settings_from_args(parse([command, "--memory", "low", "--compile", "--vae", "onnx"]))
+    assert (flagged.memory, flagged.compile, flagged.vae) == (Memory.LOW, True, VaeRuntime.ONNX)

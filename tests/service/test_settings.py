@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vto.errors import InvalidInput
@@ -69,13 +71,16 @@ def test_admin_keys_and_read_timeouts_from_the_environment_and_flags(monkeypatch
 
 
 def test_performance_settings_defaults_and_environment(monkeypatch):
-    from vto.core.models.base import Memory, RuntimeOptions
+    from vto.core.models.base import Memory, RuntimeOptions, VaeRuntime
+    from vto.core.paths import default_export_dir
 
     s = load_settings()
     assert (s.max_batch, s.memory, s.compile, s.cache_bytes, s.warm_catalog) == (
         4, Memory.AUTO, False, None, False)
-    assert s.runtime_options() == RuntimeOptions()
+    assert s.runtime_options() == RuntimeOptions(export_dir=default_export_dir())
     monkeypatch.setenv("VTO_MAX_BATCH", "8")
+    monkeypatch.setenv("VTO_VAE", "Torch")
+    monkeypatch.setenv("VTO_EXPORT_DIR", "~/graphs")
     monkeypatch.setenv("VTO_MEMORY", "Balanced")
     monkeypatch.setenv("VTO_COMPILE", "true")
     monkeypatch.setenv("VTO_CACHE_BYTES", "2GiB")
@@ -83,7 +88,8 @@ def test_performance_settings_defaults_and_environment(monkeypatch):
     s = load_settings()
     assert (s.max_batch, s.memory, s.compile, s.warm_catalog) == (8, Memory.BALANCED, True, True)
     assert s.runtime_options() == RuntimeOptions(memory=Memory.BALANCED, compile=True,
-                                                 cache_bytes=2 * 2**30)
+                                                 cache_bytes=2 * 2**30, vae=VaeRuntime.TORCH,
+                                                 export_dir=Path("~/graphs").expanduser())
     assert load_settings(memory="low").memory is Memory.LOW  # a flag beats the environment
     # the worker process gets the settings as JSON
     from vto.service.settings import Settings
