@@ -159,10 +159,13 @@ class OnnxVae:
 
     def _graph(self, part: str) -> bytes:
         key = (self.fingerprint(), part)
-        with _GRAPHS_LOCK:
-            if key in _GRAPHS:
-                return _GRAPHS[key]
         path = self.export_dir / key[0] / f"{part}.onnx" if self.export_dir else None
+        with _GRAPHS_LOCK:
+            graph = _GRAPHS.get(key)
+        if graph is not None:  # exported earlier in this process: keep it for the next ones too
+            if path is not None and not path.is_file():
+                _write_atomically(path, graph)
+            return graph
         if path is not None and path.is_file():
             graph = path.read_bytes()
         else:
