@@ -53,6 +53,12 @@ def test_onnx_equals_torch_at_any_batch_and_size(vae, onnx_vae, shape):
     assert (got_decoded - decoded).abs().max().item() < 1e-4
 
 
+def test_sessions_keep_no_arena(onnx_vae):
+    """Activations are freed after each run (an arena would keep its peak resident)."""
+    for part in ("encoder", "decoder"):
+        assert not onnx_vae.session(part).get_session_options().enable_cpu_mem_arena
+
+
 def test_encode_takes_a_permuted_view(vae, onnx_vae):
     """The pipeline's pixels are an NHWC array seen as NCHW (not contiguous)."""
     nhwc = torch.rand(1, 64, 48, 3) * 2 - 1

@@ -139,6 +139,9 @@ class OnnxVae:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # ORT's arena keeps its peak activations resident after a run (1.5 GB for one 384x512
+        # decode, measured); without it they are freed, at the same speed (9.9 s either way)
+        options.enable_cpu_mem_arena = False
         # threads that spin after a run would take the cores torch's next step needs
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
