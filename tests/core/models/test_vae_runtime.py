@@ -95,6 +95,21 @@ def test_small_graphs_are_kept_in_memory_without_a_folder(vae, onnx_vae, monkeyp
     again.prepare()
 
 
+def test_a_damaged_kept_file_falls_back_and_is_removed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(vae_runtime, "_GRAPHS", {})
+    vae = tiny_vae(seed=5)
+    kept = tmp_path / OnnxVae(vae).fingerprint() / "decoder.onnx"
+    kept.parent.mkdir()
+    kept.write_bytes(b"not an onnx model")
+    runner = vae_runner(vae, "auto", torch.device("cpu"), torch.float32, export_dir=tmp_path)
+    latents = torch.randn(1, 4, 8, 6)
+    with caplog.at_level(logging.WARNING, logger="vto.core.models.vae_runtime"):
+        out = runner.decode(latents)
+    with torch.inference_mode():
+        assert torch.equal(out, TorchVae(vae).decode(latents))
+    assert runner.name == "torch" and not kept.exists()
+
+
 def test_fingerprint_follows_the_weights(vae, onnx_vae):
     other = tiny_vae()
     with torch.no_grad():

@@ -129,7 +129,15 @@ class OnnxVae:
     def session(self, part: str):
         with self._lock:
             if part not in self._sessions:
-                self._sessions[part] = self._open(self._graph(part))
+                try:
+                    self._sessions[part] = self._open(self._graph(part))
+                except Exception:
+                    # a kept file ORT cannot read (damaged, another version's): the next
+                    # process exports again instead of failing on it too
+                    if self.export_dir is not None:
+                        (self.export_dir / self.fingerprint() / f"{part}.onnx").unlink(
+                            missing_ok=True)
+                    raise
             return self._sessions[part]
 
     def _open(self, graph: bytes):
