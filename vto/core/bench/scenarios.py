@@ -4,9 +4,9 @@ A shop's traffic decides what is cached when a request arrives, so each scenario
 state for the measured request (job 0), or a queue:
 
     cold         new garment, new person        nothing cached
+    warm         both cached
     catalog      cached garment, new person     the garment's prompt, latents and K/V cached
     same-person  cached person, new garment     the person's two latents cached
-    warm         both cached
     queue        K compatible new jobs          denoised as one batch (``run_batch``)
 
 "Cached" means filled by an earlier request with the same garment/person that the row does
@@ -15,10 +15,15 @@ must not be cached is then dropped from the cache by its key prefix).
 
 The baseline is the original's computation on the same weights (``OOTDPipeline.original_math``:
 2N-query attention, garment K/V every step, no caches, CFG batch even at 1.0), jobs one by one.
-Having no cache, its computation for job 0 is the same in every single-job scenario: it is
-measured right before them (and again before the queue, which includes job 0; the faster of
-the two counts) and compared with each. The images of every vto row are compared with the
-baseline's for the same jobs (same seeds).
+Having no cache, it costs the same for every job (same shapes, same steps), so its runs are
+interleaved with the vto rows and each group of rows is compared with the mean of the two
+baseline runs on either side of it (a machine's speed drifts, sometimes by a third within an
+hour; a sandwich cancels a steady drift):
+
+    B0 | cold warm | B1 | catalog same-person | B2 | queue | B3      (all five, K = 4)
+
+The baseline runs are jobs 0..K-1 (the queue's jobs, one by one), so the same runs give the
+queue's baseline images; the single-job rows' images are compared with job 0's.
 
 The plan is run by a *meter* (:class:`Meter`): timing and peak memory on real models
 (vto.core.bench.timing), or FLOPs on meta models (vto.core.bench.flops) — the same code paths.
@@ -125,73 +130,102 @@ def _images(results: list) -> list[list[Image.Image]]:
     return [list(r.images) if r.images and r.images[0] is not None else [] for r in results]
 
 
+def groups(names: Sequence[str]) -> list[list[str]]:
+    """The vto rows in the order they run, in groups that share a baseline sandwich: the
+    single-job scenarios two by two (:data:`ORDER`), then the queue alone."""
+    names = [n for n in ORDER if n in set(names)]
+    single = [n for n in names if not SCENARIOS[n].batched]
+    return [single[i:i + 2] for i in range(0, len(single), 2)] + \
+        [[n] for n in names if SCENARIOS[n].batched]
+
+
 def run_plan(pipe, config: BenchConfig, names: Sequence[str], meter: Meter,
              progress: Callable[[str], None] = lambda line: None
              ) -> dict[tuple[str, str], Measurement]:
-    """Measurements keyed by (scenario, "baseline" | "vto"), for ``names`` (in :data:`ORDER`).
-
-    Baselines run next to the rows they serve (a machine's load drifts): job 0 before the
-    single-job scenarios, jobs 0..K-1 right before the queue. Job 0 then ran twice, and the
-    single-job rows compare with the faster of the two (the baseline's best case)."""
-    names = [n for n in ORDER if n in set(names)]
+    """Measurements keyed by (scenario, "baseline" | "vto"), for ``names`` (see the module
+    docstring for the order). A row's baseline holds the mean seconds of the baseline runs on
+    either side of its group, and the baseline's images of the row's jobs."""
+    plan = groups(names)
     cache = pipe.cache
     if cache is None:
         raise RuntimeError("the bench's vto rows need a pipeline with a cache")
+    queue = config.queue if any(SCENARIOS[g[0]].batched for g in plan) else 1
+    # one run on either side of every group; at least the queue's K jobs (the extra ones
+    # run right before the queue, whose left neighbour is then the last of them)
+    runs = max(len(plan) + 1, queue) if plan else 0
+    before = list(range(len(plan)))  # the baseline run right before group i
+    if runs > len(plan) + 1:
+        before[-1] = runs - 2
 
-    def baseline(index: int, label: str) -> Measurement:  # the original: nothing cached
-        progress(f"baseline {label}")
+    baselines: list[Measurement] = []
+
+    def baseline() -> None:  # the original: nothing cached
+        index = len(baselines) % queue
+        progress(f"baseline job {index} (run {len(baselines) + 1}/{runs})")
         call = job(config, index)
         with pipe.original_math():
-            return meter(lambda: _results(pipe.run_batch([call])), 1, config.samples)
+            baselines.append(meter(lambda: _results(pipe.run_batch([call])), 1, config.samples))
 
     out: dict[tuple[str, str], Measurement] = {}
-    job0: list[Measurement] = []
-    single = [n for n in names if not SCENARIOS[n].batched]
-    if single:
-        job0.append(baseline(0, f"job 0 (for {', '.join(single)})"))
     cache.clear()
     held: set[str] = set()  # what of job 0 the cache holds now
-    for name in single:
-        scenario = SCENARIOS[name]
-        call = job(config, 0)
-        if scenario.cached - held:  # an earlier, untimed request with the same inputs
-            progress(f"vto {name}: filling the cache")
-            _results(pipe.run_batch([call]))
-            held = {"garment", "person"}
-        for kind in held - scenario.cached:
-            cache.discard((_PREFIX[kind],))
-        held &= scenario.cached
-        hits = cache.hits
-        progress(f"vto {name}")
-        out[name, "vto"] = meter(lambda: _results(pipe.run_batch([call])), 1, config.samples)
-        if cache.hits - hits != len(scenario.cached):
-            raise RuntimeError(f"{name}: expected {len(scenario.cached)} cache hit(s), got "
-                               f"{cache.hits - hits} (cache bound {cache.max_bytes} bytes too "
-                               "small for this size?)")
-        held = {"garment", "person"}
-    for name in [n for n in names if SCENARIOS[n].batched]:
-        runs = [baseline(i, f"queue job {i + 1}/{config.queue}") for i in range(config.queue)]
-        job0.append(runs[0])
-        out[name, "baseline"] = _combine(runs)
-        calls = [job(config, i) for i in range(config.queue)]
-        cache.clear()  # new jobs
-        progress(f"vto {name} ({config.queue} jobs)")
-        out[name, "vto"] = meter(lambda: _results(pipe.run_batch(calls)), len(calls),
-                                 len(calls) * config.samples)
-    best = min(job0, key=lambda m: m.seconds if m.seconds is not None else 0.0) if job0 else None
-    for name in single:
-        out[name, "baseline"] = best
+    for number, group in enumerate(plan):
+        while len(baselines) <= before[number]:
+            baseline()
+        for name in group:
+            if SCENARIOS[name].batched:
+                calls = [job(config, i) for i in range(config.queue)]
+                cache.clear()  # new jobs
+                held = set()
+                progress(f"vto {name} ({config.queue} jobs)")
+                out[name, "vto"] = meter(lambda: _results(pipe.run_batch(calls)), len(calls),
+                                         len(calls) * config.samples)
+            else:
+                held = _single(pipe, config, name, held, meter, out, progress)
+    while len(baselines) < runs:
+        baseline()
+    for number, group in enumerate(plan):
+        left, right = baselines[before[number]], baselines[before[number] + 1]
+        for name in group:
+            jobs = config.queue if SCENARIOS[name].batched else 1
+            out[name, "baseline"] = _sandwich(left, right, baselines[:jobs])
     return out
 
 
-def _combine(parts: list[Measurement]) -> Measurement:
-    """Jobs run one after the other, as one measurement."""
-    def total(attr: str):
-        values = [getattr(p, attr) for p in parts]
-        return None if any(v is None for v in values) else sum(values)
+def _single(pipe, config: BenchConfig, name: str, held: set[str], meter: Meter,
+            out: dict, progress: Callable[[str], None]) -> set[str]:
+    """Measure the single-job scenario ``name`` (job 0) in its cache state; returns what of
+    job 0 the cache holds afterwards."""
+    scenario, cache = SCENARIOS[name], pipe.cache
+    call = job(config, 0)
+    if scenario.cached - held:  # an earlier, untimed request with the same inputs
+        progress(f"vto {name}: filling the cache")
+        _results(pipe.run_batch([call]))
+        held = {"garment", "person"}
+    for kind in held - scenario.cached:
+        cache.discard((_PREFIX[kind],))
+    hits = cache.hits
+    progress(f"vto {name}")
+    out[name, "vto"] = meter(lambda: _results(pipe.run_batch([call])), 1, config.samples)
+    if cache.hits - hits != len(scenario.cached):
+        raise RuntimeError(f"{name}: expected {len(scenario.cached)} cache hit(s), got "
+                           f"{cache.hits - hits} (cache bound {cache.max_bytes} bytes too "
+                           "small for this size?)")
+    return {"garment", "person"}
 
-    peaks = [p.peak_bytes for p in parts if p.peak_bytes is not None]
-    return Measurement(jobs=sum(p.jobs for p in parts), images=sum(p.images for p in parts),
-                       seconds=total("seconds"), flops=total("flops"),
+
+def _sandwich(left: Measurement, right: Measurement, jobs: list[Measurement]) -> Measurement:
+    """The baseline of ``jobs`` (one run each, one by one) at the speed of the two runs
+    around the rows it serves: their mean per job. Images and FLOPs are ``jobs``' own."""
+    def mean(attr: str):
+        a, b = getattr(left, attr), getattr(right, attr)
+        return None if a is None or b is None else (a + b) / 2
+
+    per_job = mean("seconds")
+    peaks = [m.peak_bytes for m in (left, right, *jobs) if m.peak_bytes is not None]
+    flops = [m.flops for m in jobs]
+    return Measurement(jobs=len(jobs), images=sum(m.images for m in jobs),
+                       seconds=None if per_job is None else per_job * len(jobs),
+                       flops=None if None in flops else sum(flops),
                        peak_bytes=max(peaks) if peaks else None,
-                       outputs=[o for p in parts for o in p.outputs])
+                       outputs=[o for m in jobs for o in m.outputs])
