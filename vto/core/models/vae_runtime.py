@@ -191,8 +191,6 @@ class OnnxVae:
         return graph
 
     def _export(self, part: str) -> bytes:
-        import logging as _logging
-
         from torch.export import Dim
 
         batch = Dim("batch", min=1, max=4096)
@@ -207,10 +205,10 @@ class OnnxVae:
             example = torch.zeros(2, self.latent_channels, 8, 6)
             dims = {0: batch, 2: h, 3: w}
         # the exporter narrates each pass (and torchvision's absence) at INFO/WARNING
-        loggers = [_logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+        loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
         levels = [logger.level for logger in loggers]
         for logger in loggers:
-            logger.setLevel(_logging.ERROR)
+            logger.setLevel(logging.ERROR)
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # deprecations inside torch's own exporter
