@@ -6,7 +6,8 @@ import mmap
 
 import torch
 
-from vto.core.bench.memory import LoadCheck, LoadPeak, load_check, read_peak, reset_peak
+from vto.core.bench.memory import (LoadCheck, LoadPeak, load_check, load_peaks, read_peak,
+                                   reset_peak)
 
 CPU = torch.device("cpu")
 
@@ -48,3 +49,13 @@ def test_children_report_their_loaded_models():
     assert check.unets.models == ["unets"] and check.unets_loaded > 0
     assert check.both.unet_bytes > 0 and check.both.shared_bytes > 0
     assert check.hd.peak_bytes > 0 and check.both.peak_bytes >= check.hd.peak_bytes - 2**24
+
+
+def test_hd_alone_read_before_dc_loads_is_what_a_child_with_hd_alone_reads():
+    # the check reads "hd alone" in the child that then loads dc: it must not differ from a
+    # child that loads hd and stops (a few MiB of allocator noise at most)
+    (alone,) = load_peaks(["hd"], device="cpu", dtype=None, tiny=True)
+    first, both = load_peaks(["hd", "dc"], device="cpu", dtype=None, tiny=True)
+    assert first.models == ["hd"] and both.models == ["hd", "dc"]
+    assert abs(first.peak_bytes - alone.peak_bytes) < 32 * 2**20
+    assert (first.unet_bytes, first.shared_bytes) == (alone.unet_bytes, alone.shared_bytes)

@@ -5,8 +5,10 @@ resident set (Linux ``VmHWM``, reset by writing 5 to ``/proc/self/clear_refs``; 
 not allowed, the lifetime peak from ``getrusage``, which only grows — the report says which).
 
 Loaded configurations (:func:`load_check`): hd alone, hd and dc together, and dc's two UNets
-alone, each built in a fresh child process so their peaks are independent of each other and
-of the bench's own models. If hd and dc share one VAE, text encoder, tokenizer, CLIP tower and
+alone, built in fresh child processes so their peaks are independent of the bench's own
+models: one child loads hd, reads its peak (hd alone), then loads dc beside it as a service
+does and reads the peak again (both) — the same steps a child for "both" would take after its
+first model, one interpreter start and one hd build fewer; another loads the two UNets. If hd and dc share one VAE, text encoder, tokenizer, CLIP tower and
 processor, "both" costs hd plus what two loaded UNets take (their parameters and their module
 objects, measured by the third child above its imports); a second copy of the shared parts
 would show on top.
@@ -115,8 +117,9 @@ def _release_freed() -> None:
         pass
 
 
-def _child_main(spec: dict) -> LoadPeak:
-    """Build/load ``spec["models"]`` as the bench does and report the peaks (in the child)."""
+def _child_main(spec: dict) -> list[LoadPeak]:
+    """Build/load ``spec["models"]`` one after the other as the bench does, with the peak
+    after each (in the child): [first alone, first two together, ...]."""
     from vto.core.bench.models import param_bytes, pipelines
     from vto.core.devices import parse_dtype, resolve_device
     from vto.core.models.base import SharedParts
@@ -125,18 +128,20 @@ def _child_main(spec: dict) -> LoadPeak:
     dtype = parse_dtype(spec["dtype"], device)
     parts = SharedParts()
     if spec["models"] == ["unets"]:
-        return _unets_only(spec, device, dtype)
+        return [_unets_only(spec, device, dtype)]
     reset_peak(device)
     base = read_peak(device)
-    for name in spec["models"]:  # one after the other, sharing ``parts``, as a service loads
+    peaks = []
+    for count, name in enumerate(spec["models"], 1):  # sharing ``parts``, as a service loads
         last = pipelines([name], device=device, dtype=dtype, checkpoints=spec.get("checkpoints"),
                          tiny=spec.get("tiny", False), parts=parts)[name]
         _release_freed()
-    peak_rss = read_peak(torch.device("cpu"))
-    return LoadPeak(models=list(spec["models"]), peak_bytes=read_peak(device),
-                    base_bytes=base, peak_rss_bytes=peak_rss,
-                    unet_bytes=param_bytes(last.unet_garm, last.unet_vton),
-                    shared_bytes=param_bytes(last.vae, last.text_encoder, last.image_encoder))
+        peaks.append(LoadPeak(
+            models=list(spec["models"][:count]), peak_bytes=read_peak(device), base_bytes=base,
+            peak_rss_bytes=read_peak(torch.device("cpu")),
+            unet_bytes=param_bytes(last.unet_garm, last.unet_vton),
+            shared_bytes=param_bytes(last.vae, last.text_encoder, last.image_encoder)))
+    return peaks
 
 
 def _unets_only(spec: dict, device: torch.device, dtype: torch.dtype) -> LoadPeak:
@@ -164,25 +169,25 @@ def _unets_only(spec: dict, device: torch.device, dtype: torch.dtype) -> LoadPea
                     unet_bytes=param_bytes(*unets), shared_bytes=0)
 
 
-def load_peak(models: list[str], *, device: str, dtype: str | None,
-              checkpoints: str | None = None, tiny: bool = False) -> LoadPeak:
+def load_peaks(models: list[str], *, device: str, dtype: str | None,
+               checkpoints: str | None = None, tiny: bool = False) -> list[LoadPeak]:
     """Run :func:`_child_main` in a fresh interpreter and read its JSON answer."""
     spec = {"models": models, "device": device, "dtype": dtype, "checkpoints": checkpoints,
             "tiny": tiny}
     code = ("import json, sys, dataclasses; from vto.core.bench.memory import _child_main; "
-            "peak = _child_main(json.loads(sys.argv[1])); "
-            "print('VTO-BENCH ' + json.dumps(dataclasses.asdict(peak)))")
+            "peaks = _child_main(json.loads(sys.argv[1])); "
+            "print('VTO-BENCH ' + json.dumps([dataclasses.asdict(p) for p in peaks]))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True,
                           text=True, check=False)
     answer = [line for line in proc.stdout.splitlines() if line.startswith("VTO-BENCH ")]
     if proc.returncode != 0 or not answer:
         raise RuntimeError(f"memory check child ({'+'.join(models)}) failed: "
                            f"{proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
-    return LoadPeak(**json.loads(answer[-1].removeprefix("VTO-BENCH ")))
+    return [LoadPeak(**peak) for peak in json.loads(answer[-1].removeprefix("VTO-BENCH "))]
 
 
 def load_check(*, device: str, dtype: str | None, checkpoints: str | None = None,
                tiny: bool = False) -> LoadCheck:
     kw = dict(device=device, dtype=dtype, checkpoints=checkpoints, tiny=tiny)
-    return LoadCheck(hd=load_peak(["hd"], **kw), both=load_peak(["hd", "dc"], **kw),
-                     unets=load_peak(["unets"], **kw))
+    hd, both = load_peaks(["hd", "dc"], **kw)
+    return LoadCheck(hd=hd, both=both, unets=load_peaks(["unets"], **kw)[0])
