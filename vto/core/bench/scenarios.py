@@ -20,10 +20,10 @@ interleaved with the vto rows and each group of rows is compared with the mean o
 baseline runs on either side of it (a machine's speed drifts, sometimes by a third within an
 hour; a sandwich cancels a steady drift):
 
-    B0 | cold warm | B1 | catalog same-person | B2 | queue | B3      (all five, K = 4)
+    B0 | cold warm | B1 | catalog same-person | B2 | queue | B3      (all five)
 
-The baseline runs are jobs 0..K-1 (the queue's jobs, one by one), so the same runs give the
-queue's baseline images; the single-job rows' images are compared with job 0's.
+The baseline runs cycle through jobs 0..K-1 (the queue's jobs, one by one), so the same runs
+give the queue's baseline images; the single-job rows' images are compared with job 0's.
 
 The plan is run by a *meter* (:class:`Meter`): timing and peak memory on real models
 (vto.core.bench.timing), or FLOPs on meta models (vto.core.bench.flops) — the same code paths.
@@ -67,7 +67,7 @@ class BenchConfig:
     steps: int = 4
     guidance: float = 2.0
     samples: int = 1
-    queue: int = 4
+    queue: int = 2     # K: 2 keeps a 2-core CPU run near 14 minutes (K=4: ~18)
     category: Category = Category.UPPER_BODY
 
     def to_dict(self) -> dict[str, Any]:
