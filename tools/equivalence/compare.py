@@ -193,20 +193,21 @@ class _VtoRecorder:
             return out
 
         self._scheduler_class.step = wrapped
-        decode = pipe.vae.decode
+        decode = pipe.decode  # whichever runtime decodes (ONNX Runtime by default on CPU)
 
-        def dec(z, *a, **k):
-            self._put("final_latents_scaled", z)
-            return decode(z, *a, **k)
+        def dec(latents, *a, **k):
+            # what the original hands vae.decode: the latents over the scaling factor
+            self._put("final_latents_scaled", latents / pipe.vae.config.scaling_factor)
+            return decode(latents, *a, **k)
 
-        pipe.vae.decode = dec
+        pipe.decode = dec
         return self
 
     def __exit__(self, *exc):
         for h in self.handles:
             h.remove()
         self._scheduler_class.step = self._class_step
-        vars(self.pipe.vae).pop("decode", None)
+        vars(self.pipe).pop("decode", None)
 
 
 def _trace_diffs(orig: dict, mine: dict, n: int) -> dict[str, float]:

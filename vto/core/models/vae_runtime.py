@@ -204,8 +204,12 @@ class OnnxVae:
             module = _Decode(self.vae)
             example = torch.zeros(2, self.latent_channels, 8, 6)
             dims = {0: batch, 2: h, 3: w}
-        # the exporter narrates each pass (and torchvision's absence) at INFO/WARNING
-        loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnx_ir", "onnxscript")]
+        # the exporter narrates each pass (and torchvision's absence) at INFO/WARNING, and a
+        # strategy it abandons for the next one at ERROR (torch's guard code: seen once, in a
+        # run where the export then succeeded); a real failure still reaches _Fallback's warning
+        loggers = [logging.getLogger(name) for name in (
+            "torch.onnx", "onnx_ir", "onnxscript", "torch._guards",
+            "torch.fx.experimental.symbolic_shapes")]
         levels = [logger.level for logger in loggers]
         for logger in loggers:
             logger.setLevel(logging.ERROR)
