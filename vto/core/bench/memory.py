@@ -6,12 +6,12 @@ not allowed, the lifetime peak from ``getrusage``, which only grows — the repo
 
 Loaded configurations (:func:`load_check`): hd alone, hd and dc together, and dc's two UNets
 alone, built in fresh child processes so their peaks are independent of the bench's own
-models: one child loads hd, reads its peak (hd alone), then loads dc beside it as a service
-does and reads the peak again (both) — the same steps a child for "both" would take after its
-first model, one interpreter start and one hd build fewer; another loads the two UNets. If hd and dc share one VAE, text encoder, tokenizer, CLIP tower and
-processor, "both" costs hd plus what two loaded UNets take (their parameters and their module
-objects, measured by the third child above its imports); a second copy of the shared parts
-would show on top.
+models. One child loads hd and reads its peak (hd alone), then loads dc beside it as a service
+does and reads the peak again (both): the steps a child for "both" alone would take, one
+interpreter start and one hd build fewer. If hd and dc share one VAE, text encoder, tokenizer,
+CLIP tower and processor, "both" costs hd plus what two loaded UNets take (their parameters and
+their module objects, measured by a second child, above its imports, that loads only them); a
+second copy of the shared parts would show on top.
 """
 
 from __future__ import annotations

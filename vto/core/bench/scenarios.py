@@ -67,7 +67,7 @@ class BenchConfig:
     steps: int = 4
     guidance: float = 2.0
     samples: int = 1
-    queue: int = 2     # K: 2 keeps a 2-core CPU run near 14 minutes (K=4: ~18)
+    queue: int = 2     # K: a 2-core CPU run took 12.7 min with 2, 16.2 with 4
     category: Category = Category.UPPER_BODY
 
     def to_dict(self) -> dict[str, Any]:

@@ -204,15 +204,16 @@ class OnnxVae:
             module = _Decode(self.vae)
             example = torch.zeros(2, self.latent_channels, 8, 6)
             dims = {0: batch, 2: h, 3: w}
-        # the exporter narrates each pass (and torchvision's absence) at INFO/WARNING, and a
-        # strategy it abandons for the next one at ERROR (torch's guard code: seen once, in a
-        # run where the export then succeeded); a real failure still reaches _Fallback's warning
-        loggers = [logging.getLogger(name) for name in (
-            "torch.onnx", "onnx_ir", "onnxscript", "torch._guards",
-            "torch.fx.experimental.symbolic_shapes")]
+        # the exporter narrates each pass (and torchvision's absence) at INFO/WARNING; torch's
+        # guard code once logged ~30 ERROR lines during an export that then succeeded (and not
+        # when repeated). A real failure still raises and reaches _Fallback's one warning.
+        quiet = {"torch.onnx": logging.ERROR, "onnx_ir": logging.ERROR,
+                 "onnxscript": logging.ERROR, "torch._guards": logging.CRITICAL,
+                 "torch.fx.experimental.symbolic_shapes": logging.CRITICAL}
+        loggers = [logging.getLogger(name) for name in quiet]
         levels = [logger.level for logger in loggers]
         for logger in loggers:
-            logger.setLevel(logging.ERROR)
+            logger.setLevel(quiet[logger.name])
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # deprecations inside torch's own exporter
